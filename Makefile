@@ -1,0 +1,37 @@
+# One entry point for the gateway's day-to-day commands.
+#   make serve   run the gateway on the embedded example config (with a demo upstream)
+#   make test    lint, type-check and run the whole test suite
+#   make bench   run the benchmarks
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test serve bench lint typecheck pytest clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks fuzz
+	$(BIN)/ruff format --check src tests benchmarks fuzz
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict src/gwcore
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test: lint typecheck pytest
+
+serve: $(STAMP)
+	$(BIN)/gw serve -c examples/gateway.yaml --demo
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/router.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,402 @@
+"""The config model: what a gateway is told to do, as frozen dataclasses.
+
+Theory of operation
+-------------------
+A config arrives as plain data (a dict from YAML or JSON, an admin API body, an
+etcd value). :func:`from_dict` checks all of it and either returns a complete
+:class:`Config` or raises one :class:`~gwcore.errors.ConfigError` listing *every*
+problem with its field path (``routes.usermapping.prefix: must start with '/'``).
+There is no half-built config: the running gateway keeps its old one.
+
+:func:`to_dict` gives the canonical form back (defaults spelled out, durations as
+``"10s"``/``"250ms"``), so ``from_dict(to_dict(c)) == c`` for every config; that
+is what makes ``gw dump`` / ``gw load`` restore a gateway exactly.
+
+Durations are held as float seconds; sizes as int bytes. Endpoint URLs are held
+as written (``http://...``, ``etcd(key, default)``, ``${stageVariables.X}``);
+:mod:`gwcore.resolve` turns them into addresses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import final
+
+from gwcore._frozen import FrozenDict
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "Active",
+    "Admin",
+    "Backend",
+    "Balancer",
+    "BalancerKind",
+    "Config",
+    "Endpoint",
+    "Etcd",
+    "Health",
+    "Limits",
+    "Listener",
+    "Passive",
+    "Respond",
+    "Route",
+    "ServerTimeouts",
+    "Service",
+    "ServiceTimeouts",
+    "Stage",
+    "Tls",
+]
+
+#: Default request body limit (100 MiB), as nginx's ``client_max_body_size`` is
+#: a per-server setting with a default; ``None`` means unlimited.
+DEFAULT_MAX_BODY = 100 * 1024 * 1024
+
+
+class BalancerKind(Enum):
+    """How a service picks one of its endpoints."""
+
+    #: Smooth weighted round robin (nginx): exact proportions, no bursts.
+    ROUND_ROBIN = "round_robin"
+    #: Power of two choices on in-flight requests, weighted.
+    LEAST_REQUEST = "least_request"
+    #: Consistent hash of a request header (``hash(header:x-user)``).
+    HASH_HEADER = "header"
+    #: Consistent hash of a cookie (``hash(cookie:sid)``).
+    HASH_COOKIE = "cookie"
+    #: Consistent hash of the client address (``hash(client_ip)``).
+    HASH_CLIENT_IP = "client_ip"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Balancer:
+    """A balancing policy as written in ``services.<name>.balancer``.
+
+    Attributes:
+        kind: The algorithm.
+        key: Header or cookie name (lower-cased header) for the hash kinds; ``""``
+            otherwise.
+    """
+
+    kind: BalancerKind = BalancerKind.ROUND_ROBIN
+    key: str = ""
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Endpoint:
+    """One upstream of a service.
+
+    Attributes:
+        url: As written: ``http(s)://host[:port][/base]``, ``etcd(key, default_url)``,
+            possibly with ``${stageVariables.NAME}`` references.
+        weight: Relative share; 0 drains (no new requests).
+    """
+
+    url: str
+    weight: int = 1
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Passive:
+    """Passive health checking (outlier ejection) from real traffic.
+
+    Attributes:
+        consecutive_failures: Failures in a row that eject an endpoint.
+        ejection: First ejection period in seconds; doubles on each repeat.
+        max_ejection: Cap of the doubling, seconds.
+        failure_statuses: Upstream statuses that count as a failure.
+    """
+
+    consecutive_failures: int = 5
+    ejection: float = 10.0
+    max_ejection: float = 300.0
+    failure_statuses: frozenset[int] = frozenset({500, 502, 503, 504})
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Active:
+    """Active health probes, sent by the transport when the core says they are due.
+
+    Attributes:
+        path: Request path of the probe (``GET``).
+        interval: Seconds between probes of one endpoint.
+        timeout: Seconds before a probe counts as failed.
+        healthy: Successes in a row that bring an endpoint back.
+        unhealthy: Failures in a row that take it out.
+    """
+
+    path: str = "/health"
+    interval: float = 5.0
+    timeout: float = 2.0
+    healthy: int = 2
+    unhealthy: int = 3
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Health:
+    """Health checking of a service's endpoints; ``None`` parts are switched off."""
+
+    passive: Passive | None = field(default_factory=Passive)
+    active: Active | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceTimeouts:
+    """Upstream timeouts of one service, seconds; ``None`` inherits ``timeouts.*``."""
+
+    connect: float | None = None
+    response: float | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Service:
+    """A named set of interchangeable upstream endpoints.
+
+    Attributes:
+        endpoints: Static and ``etcd(...)`` endpoints; registered instances are
+            added at run time and are not part of the config.
+        balancer: How one endpoint is picked.
+        retries: Extra attempts after the first, each on another endpoint.
+        timeouts: Connect and response timeouts.
+        health: Passive and active health checking.
+        panic: When every endpoint is ejected, route over all of them (and say so
+            in stats) instead of answering 503.
+        ca: PEM file of CAs to verify ``https://`` endpoints with; ``None`` uses the
+            system store.
+    """
+
+    endpoints: tuple[Endpoint, ...] = ()
+    balancer: Balancer = field(default_factory=Balancer)
+    retries: int = 2
+    timeouts: ServiceTimeouts = field(default_factory=ServiceTimeouts)
+    health: Health = field(default_factory=Health)
+    panic: bool = False
+    ca: str | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backend:
+    """One weighted share of a route's traffic (blue/green, canary)."""
+
+    service: str
+    weight: int = 1
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Respond:
+    """A fixed answer given by the gateway itself, without an upstream.
+
+    Attributes:
+        status: HTTP status, 200..599.
+        body: Response body (UTF-8 text).
+        headers: Extra response headers, names lower-cased, sorted.
+    """
+
+    status: int = 200
+    body: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Route:
+    """A mapping from requests (host, path prefix, method, headers) to a target.
+
+    Exactly one of ``backends`` (non-empty) or ``respond`` is set; a config's
+    ``service: users`` is held as ``backends=(Backend(service="users"),)`` and
+    written back as ``service: users``.
+
+    Attributes:
+        name: The route's key under ``routes``.
+        prefix: Path prefix, matched on whole segments; starts with ``/``.
+        rewrite: What the matched prefix is replaced with (default ``/``).
+        backends: Weighted services receiving the traffic.
+        respond: A fixed answer instead of an upstream.
+        host: Exact host, ``*.suffix`` wildcard, or ``None`` for any host; held
+            lower-cased without port or trailing dot.
+        methods: Accepted methods (upper-case), or ``None`` for any.
+        headers: Exact-match header constraints, names lower-cased, sorted.
+        priority: Higher wins among otherwise equal routes.
+        host_rewrite: Host header sent upstream instead of the client's.
+        max_body: Request body limit for this route in bytes, overriding
+            ``limits.max_body``; ``None`` inherits it.
+    """
+
+    name: str
+    prefix: str
+    rewrite: str = "/"
+    backends: tuple[Backend, ...] = ()
+    respond: Respond | None = None
+    host: str | None = None
+    methods: frozenset[str] | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    priority: int = 0
+    host_rewrite: str | None = None
+    max_body: int | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tls:
+    """Certificate and key files (PEM) for a TLS listener.
+
+    Attributes:
+        cert: Certificate chain file.
+        key: Private key file.
+        client_ca: When set, clients must present a certificate signed by one of
+            these CAs (mutual TLS).
+    """
+
+    cert: str
+    key: str
+    client_ca: str | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listener:
+    """An address the proxy accepts clients on.
+
+    Attributes:
+        host: IP address or name to bind.
+        port: TCP port (0 picks a free one).
+        tls: Terminate TLS on this listener when set.
+    """
+
+    host: str
+    port: int
+    tls: Tls | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Admin:
+    """The admin API listener (never the proxy port).
+
+    Attributes:
+        listen: Address; loopback by default.
+        token: Bearer token required on every call but ``/health`` when set.
+        tls: TLS for the admin listener; with ``client_ca`` set, client certificates
+            authenticate callers.
+    """
+
+    listen: Listener = field(default_factory=lambda: Listener(host="127.0.0.1", port=8081))
+    token: str | None = None
+    tls: Tls | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stage:
+    """A deployment stage (``dev``, ``prod``) and its variables."""
+
+    variables: FrozenDict[str, str] = field(default_factory=FrozenDict)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Request limits; each breach has its own status (414, 431, 413).
+
+    Attributes:
+        max_request_line: Request line bytes (method, target, version) -> 414.
+        max_header_bytes: Whole header block bytes -> 431.
+        max_body: Request body bytes -> 413; ``None`` is unlimited.
+        max_connections: Concurrent client connections per worker; accept waits
+            beyond it.
+    """
+
+    max_request_line: int = 8 * 1024
+    max_header_bytes: int = 64 * 1024
+    max_body: int | None = DEFAULT_MAX_BODY
+    max_connections: int = 1024
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerTimeouts:
+    """Client-side and default upstream timeouts, seconds.
+
+    Attributes:
+        header_read: From connection (or end of the previous response) until the
+            whole request head arrived -> 408.
+        idle: Keep-alive idle time before the gateway closes a client connection.
+        connect: Default upstream connect timeout (a service may override).
+        response: Default upstream response timeout (a service may override) -> 504.
+        grace: How long SIGTERM waits for in-flight requests to finish.
+    """
+
+    header_read: float = 10.0
+    idle: float = 60.0
+    connect: float = 2.0
+    response: float = 30.0
+    grace: float = 30.0
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Etcd:
+    """Connection to etcd, for ``etcd(key, default)`` endpoints and distributed mode.
+
+    Attributes:
+        endpoints: ``http(s)://host:port`` URLs of the etcd cluster.
+        prefix: Key prefix of the gateway's own state in distributed mode.
+        resync: Seconds between full re-reads of the watched keys (safety net).
+        user: User name for etcd auth; the password comes from ``password`` or the
+            ``GW_ETCD_PASSWORD`` environment variable (read by the transport).
+        password: Password for etcd auth.
+        ca: CA file for TLS to etcd.
+        cert: Client certificate file for TLS to etcd.
+        key: Client key file for TLS to etcd.
+    """
+
+    endpoints: tuple[str, ...] = ()
+    prefix: str = "/gw/"
+    resync: float = 30.0
+    user: str | None = None
+    password: str | None = None
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """A whole gateway config; built only by :func:`from_dict` or ``replace``.
+
+    Attributes:
+        listen: Proxy listeners (at least one).
+        admin: Admin API listener and credentials.
+        stage: Name of the active stage, or ``None``.
+        stages: Every stage and its variables.
+        services: Services by name.
+        routes: Routes by name.
+        limits: Request limits.
+        timeouts: Client-side and default upstream timeouts.
+        etcd: etcd connection, or ``None`` when etcd is not used.
+        state: Path of the admin API's state file; ``None`` derives
+            ``<config file>.state.json``.
+        access_log: ``"text"``, ``"json"`` or ``"off"``.
+    """
+
+    listen: tuple[Listener, ...] = (Listener(host="127.0.0.1", port=8080),)
+    admin: Admin = field(default_factory=Admin)
+    stage: str | None = None
+    stages: FrozenDict[str, Stage] = field(default_factory=FrozenDict)
+    services: FrozenDict[str, Service] = field(default_factory=FrozenDict)
+    routes: FrozenDict[str, Route] = field(default_factory=FrozenDict)
+    limits: Limits = field(default_factory=Limits)
+    timeouts: ServerTimeouts = field(default_factory=ServerTimeouts)
+    etcd: Etcd | None = None
+    state: str | None = None
+    access_log: str = "text"
