@@ -40,6 +40,7 @@ __all__ = [
     "Listener",
     "Passive",
     "Respond",
+    "RetryBudget",
     "Route",
     "ServerTimeouts",
     "Service",
@@ -156,6 +157,23 @@ class ServiceTimeouts:
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RetryBudget:
+    """Bounds retries so that failures cannot multiply upstream load (Envoy's
+    ``retry_budget``, Finagle's ``RetryBudget``).
+
+    Attributes:
+        ratio: Retries may add at most this share of the service's requests
+            (over a sliding 10 s window).
+        min_per_second: Retries always allowed per second, so low-traffic
+            services can still retry.
+    """
+
+    ratio: float = 0.2
+    min_per_second: float = 3.0
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Service:
     """A named set of interchangeable upstream endpoints.
 
@@ -170,6 +188,7 @@ class Service:
             in stats) instead of answering 503.
         ca: PEM file of CAs to verify ``https://`` endpoints with; ``None`` uses the
             system store.
+        retry_budget: Upper bound on retries relative to requests.
     """
 
     endpoints: tuple[Endpoint, ...] = ()
@@ -179,6 +198,7 @@ class Service:
     health: Health = field(default_factory=Health)
     panic: bool = False
     ca: str | None = None
+    retry_budget: RetryBudget = field(default_factory=RetryBudget)
 
 
 @final
