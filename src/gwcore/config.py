@@ -24,6 +24,7 @@ from enum import Enum
 from typing import final
 
 from gwcore._frozen import FrozenDict
+from gwcore._units import format_duration, parse_duration, parse_size
 
 __all__ = [
     "DEFAULT_MAX_BODY",
@@ -47,6 +48,16 @@ __all__ = [
     "ServiceTimeouts",
     "Stage",
     "Tls",
+    "format_duration",
+    "from_dict",
+    "parse_duration",
+    "parse_route",
+    "parse_service",
+    "parse_size",
+    "route_to_dict",
+    "service_to_dict",
+    "to_dict",
+    "validate",
 ]
 
 #: Default request body limit (100 MiB), as nginx's ``client_max_body_size`` is
@@ -248,7 +259,10 @@ class Route:
         priority: Higher wins among otherwise equal routes.
         host_rewrite: Host header sent upstream instead of the client's.
         max_body: Request body limit for this route in bytes, overriding
-            ``limits.max_body``; ``None`` inherits it.
+            ``limits.max_body``; ``None`` inherits it (unless ``max_body_unlimited``).
+        max_body_unlimited: This route takes bodies of any size (``max_body: null``
+            in the config), whatever ``limits.max_body`` says. Use
+            :meth:`body_limit` rather than reading the two fields.
     """
 
     name: str
@@ -262,6 +276,24 @@ class Route:
     priority: int = 0
     host_rewrite: str | None = None
     max_body: int | None = None
+    max_body_unlimited: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_body_unlimited and self.max_body is not None:
+            raise ValueError("a route's max_body cannot be both a size and unlimited")
+
+    def body_limit(self, default: int | None) -> int | None:
+        """The request body limit for this route.
+
+        Args:
+            default: ``limits.max_body`` of the config (``None`` is unlimited).
+
+        Returns:
+            Bytes, or ``None`` for no limit.
+        """
+        if self.max_body_unlimited:
+            return None
+        return default if self.max_body is None else self.max_body
 
 
 @final
@@ -420,3 +452,9 @@ class Config:
     etcd: Etcd | None = None
     state: str | None = None
     access_log: str = "text"
+
+
+# The readers and writers build the dataclasses above, so they are imported once
+# those exist (the modules import this one). Their docs: docs/config.md.
+from gwcore._config_dump import route_to_dict, service_to_dict, to_dict  # noqa: E402
+from gwcore._config_parse import from_dict, parse_route, parse_service, validate  # noqa: E402
