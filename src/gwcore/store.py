@@ -260,7 +260,8 @@ def decode(key: str, value: bytes | None, *, prefix: str, watched: frozenset[str
         return _decode_instance(key, service, instance, value)
     if kind in (_ROUTES, _SERVICES):
         if not rest or "/" in rest:
-            raise _error(key, f"{kind[:-1]} keys are <prefix>{kind}<name>")
+            what = "route" if kind == _ROUTES else "service"
+            raise _error(key, f"{what} keys are <prefix>{kind}<name>")
         if kind == _ROUTES:
             if value is None:
                 return RouteDeleted(name=rest)

@@ -23,6 +23,7 @@ Every method blocks (gRPC); the trio side calls them from a worker thread.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -33,6 +34,7 @@ from urllib.parse import urlsplit
 import etcd3
 import etcd3.exceptions
 import grpc
+from etcd3.client import EtcdTokenCallCredentials
 
 from gwcore.config import Etcd
 
@@ -200,10 +202,7 @@ class EtcdClient:
 
     def _authenticate(self) -> None:
         """Get a fresh token and use it for later calls and later watch streams."""
-        from etcd3 import etcdrpc
-        from etcd3.client import EtcdTokenCallCredentials
-
-        request = etcdrpc.AuthenticateRequest(
+        request = etcd3.etcdrpc.AuthenticateRequest(
             name=self.settings.user, password=self.settings.password
         )
         response = self._client.authstub.Authenticate(request, self.settings.timeout)
@@ -265,8 +264,7 @@ class EtcdClient:
         if prefix is not None:
             absorb(self._call(lambda: self._client.get_prefix_response(prefix)))
         for key in sorted(keys):
-            at = revision
-            absorb(self._call(lambda key=key, at=at: self._client.get_response(key, revision=at)))
+            absorb(self._call(functools.partial(self._client.get_response, key, revision=revision)))
         if revision is None:
             status = self._call(
                 lambda: self._client.maintenancestub.Status(
