@@ -1,0 +1,136 @@
+"""The state file: admin writes survive a restart in the embedded default.
+
+Theory of operation
+-------------------
+After every admin write to routes or services the gateway writes *all* its
+routes and services to the state file (``<config>.state.json`` beside the config
+file, or the path named by ``state:``). Writing the whole set, not a journal of
+changes, makes deletions durable for free and keeps the file readable.
+
+The write is atomic: a temporary file in the same directory, ``fsync``, then
+``os.replace`` over the old file and an ``fsync`` of the directory, so a crash
+leaves either the old state or the new one, never half of each (the same recipe
+as SQLite's rollback journal and etcd's snapshot files).
+
+At start-up :func:`overlay` puts the state file's routes and services in place of
+the config file's (a route deleted through the admin API stays deleted); the
+listeners, limits and the rest still come from the config file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gwcore import config as _config
+from gwcore.errors import ConfigError, FieldError
+
+__all__ = ["FORMAT", "load_state", "overlay", "save_state", "state_path", "state_payload"]
+
+#: Version of the state file's layout, written into it so a later gateway can
+#: tell an old file from garbage.
+FORMAT = 1
+
+
+def state_path(config: _config.Config, config_file: str | os.PathLike[str] | None) -> Path | None:
+    """Where the state file lives.
+
+    Args:
+        config: The config (its ``state:`` wins when set; relative paths are taken
+            from the config file's directory).
+        config_file: Path of the config file, or ``None`` when there is none.
+
+    Returns:
+        The path, or ``None`` when neither ``state:`` nor a config file names one
+        (admin writes then live in memory only).
+    """
+    base = Path(config_file).parent if config_file is not None else Path.cwd()
+    if config.state:
+        path = Path(config.state).expanduser()
+        return path if path.is_absolute() else base / path
+    if config_file is None:
+        return None
+    return Path(f"{config_file}.state.json")
+
+
+def state_payload(config: _config.Config) -> dict[str, Any]:
+    """The state file's content for ``config``: its routes and services, canonical."""
+    data = _config.to_dict(config)
+    return {
+        "format": FORMAT,
+        "routes": dict(data.get("routes") or {}),
+        "services": dict(data.get("services") or {}),
+    }
+
+
+def save_state(path: Path, config: _config.Config) -> None:
+    """Write the state file atomically and durably (blocking; run it in a thread).
+
+    Raises:
+        OSError: The file could not be written; the previous file is intact.
+    """
+    data = json.dumps(state_payload(config), indent=2, sort_keys=True).encode() + b"\n"
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    # The rename itself lives in the directory; without this fsync a power cut
+    # could bring the old file back.
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    """Read the state file.
+
+    Returns:
+        ``{"routes": {...}, "services": {...}}``, or ``None`` when there is no file.
+
+    Raises:
+        ConfigError: The file exists but is not a state file (named in the error,
+            so the operator can fix or remove it; the gateway does not start on a
+            state it cannot read rather than silently forget admin writes).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError([FieldError(str(path), f"state file does not parse: {exc}")]) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ConfigError([FieldError(str(path), f"not a gw state file (format {FORMAT})")])
+    routes, services = data.get("routes"), data.get("services")
+    if not isinstance(routes, dict) or not isinstance(services, dict):
+        raise ConfigError([FieldError(str(path), "routes and services must be objects")])
+    return {"routes": routes, "services": services}
+
+
+def overlay(config: _config.Config, state: dict[str, Any] | None) -> _config.Config:
+    """``config`` with its routes and services replaced by the state file's.
+
+    Raises:
+        ConfigError: The combination is invalid (e.g. the config file's stage no
+            longer defines a variable a stored endpoint uses).
+    """
+    if state is None:
+        return config
+    data = dict(_config.to_dict(config))
+    data["routes"] = state["routes"]
+    data["services"] = state["services"]
+    return _config.from_dict(data)
