@@ -1,0 +1,217 @@
+"""The data structure behind :class:`gwcore.routes.RouteTable`: per-host segment tries.
+
+Theory of operation
+-------------------
+Every route has a *rank* that depends on the route alone, never on the request::
+
+    (host tier, wildcard suffix length, prefix depth, constrained, priority)
+
+with host tier 2 for an exact host, 1 for ``*.suffix``, 0 for any host; prefix
+depth the number of segments of the prefix (``/`` is 0, ``/user`` and ``/user/``
+are 1); constrained 1 when the route has a method or header constraint. Among the
+routes that accept a request, the highest rank wins. Two routes of equal rank can
+only both accept a request if they have the same host pattern, the same prefix
+segments, the same constrained flag and the same priority, so they sit in the
+same trie node: ties are found node by node, never by comparing all pairs.
+
+The routes of one host pattern form a trie keyed by path segment. Each node is a
+``dict`` from the next segment to the child node, and carries the routes whose
+prefix ends there, best first. The root maps ``""`` to itself, so that walking
+``path.split("/")`` (whose first item is ``""``) needs no slicing, and a trailing
+``""`` (a path ending in ``/``) simply ends the walk. A match walks the trie of
+each host tier that exists for the request's host, remembers the deepest node
+holding routes, and asks that node for the best route accepting the method: one
+dict lookup when no route at the node has header constraints (``by_method``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+
+from gwcore.config import Route
+
+__all__ = ["Node", "accepts", "header_map", "headers_match", "host_key", "rank", "segments", "ties"]
+
+# The rank as a tuple; see the module docstring.
+Rank = tuple[int, int, int, int, int]
+# Shared by every node whose only routes accept every method: saves one dict per node.
+_NO_METHODS: dict[str, Route] = {}
+
+
+class Node(dict[str, "Node"]):
+    """One trie node: child nodes by segment, plus the routes ending here.
+
+    Attributes:
+        routes: Routes whose prefix ends at this node, best rank first.
+        by_method: For a node without header constraints: method -> best route
+            accepting it (routes accepting any method excluded); ``None`` when some
+            route here has header constraints, so every route must be checked.
+        default: Best route here accepting every method, used when ``by_method``
+            has no entry for the request's method.
+    """
+
+    __slots__ = ("by_method", "default", "routes")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.routes: tuple[Route, ...] = ()
+        self.by_method: dict[str, Route] | None = None
+        self.default: Route | None = None
+
+    def finish(self) -> None:
+        """Sort the routes best first and build the method index (once, at compile)."""
+        self.routes = tuple(sorted(self.routes, key=_node_order))
+        if any(route.headers for route in self.routes):
+            return
+        by_method: dict[str, Route] = {}
+        for route in self.routes:
+            if route.methods is None:
+                # Constrained routes rank above this one, so every route still
+                # to come is worse than it for every method.
+                self.default = route
+                break
+            for method in route.methods:
+                by_method.setdefault(method, route)
+        self.by_method = by_method or _NO_METHODS
+
+
+def _node_order(route: Route) -> tuple[int, int, str]:
+    # Within one node only (constrained, priority) differ; the name only orders
+    # routes that tie, which compile reports as an error anyway.
+    return (-_constrained(route), -route.priority, route.name)
+
+
+def _constrained(route: Route) -> int:
+    return 1 if route.methods is not None or route.headers else 0
+
+
+def depth(prefix: str) -> int:
+    """Number of segments of a normal-form prefix (``/`` is 0, ``/a/`` is 1)."""
+    return len(segments(prefix))
+
+
+def segments(prefix: str) -> list[str]:
+    """Segments of a normal-form prefix: ``/a/b/`` -> ``["a", "b"]``."""
+    stripped = prefix.strip("/")
+    return stripped.split("/") if stripped else []
+
+
+def rank(route: Route) -> Rank:
+    """The precedence of a route; the highest accepting one wins."""
+    host = route.host
+    if host is None:
+        tier, suffix = 0, 0
+    elif host.startswith("*."):
+        tier, suffix = 1, len(host) - 2
+    else:
+        tier, suffix = 2, 0
+    return (tier, suffix, depth(route.prefix), _constrained(route), route.priority)
+
+
+def host_key(host: str) -> str:
+    """The form of a ``Host`` header value that routes are indexed by.
+
+    Lower case, port removed, one trailing dot removed; an IPv6 literal keeps
+    its brackets (``[::1]:8080`` -> ``[::1]``). Garbage stays garbage and simply
+    matches no host-specific route.
+    """
+    host = host.lower()
+    if host.startswith("["):
+        end = host.find("]")
+        return host[: end + 1] if end > 0 else host
+    host = host.partition(":")[0]
+    return host[:-1] if host.endswith(".") else host
+
+
+def header_map(headers: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Request headers by lower-cased name; repeated fields joined with ``", "``.
+
+    RFC 9110 5.3 lets a recipient combine repeated field lines into one value, so
+    a constraint ``x-canary: 1`` matches one ``x-canary: 1`` line but not two
+    lines ``1`` and ``2`` (``"1, 2"``); Envoy's exact header match behaves alike.
+    """
+    result: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        previous = result.get(key)
+        result[key] = value if previous is None else f"{previous}, {value}"
+    return result
+
+
+def accepts(route: Route, method: str, headers: dict[str, str]) -> bool:
+    """Whether ``route`` takes the method and every header constraint holds."""
+    methods = route.methods
+    if methods is not None and method not in methods:
+        return False
+    return headers_match(route, headers)
+
+
+def headers_match(route: Route, headers: dict[str, str]) -> bool:
+    """Whether every header constraint of ``route`` holds (exact value match)."""
+    return all(headers.get(name) == value for name, value in route.headers)
+
+
+def _compatible(a: Route, b: Route) -> bool:
+    """Whether some request is accepted by both (methods meet, headers agree)."""
+    if a.methods is not None and b.methods is not None and a.methods.isdisjoint(b.methods):
+        return False
+    wanted = dict(a.headers)
+    return all(wanted.get(name, value) == value for name, value in b.headers)
+
+
+def ties(routes: Sequence[Route]) -> Iterator[tuple[Route, Route]]:
+    """Yield every pair of routes of one node and rank that accept a common request.
+
+    Header constraints partition the routes before anything is compared: routes
+    asking different values of the same header can never tie, so 100,000 routes
+    told apart by ``x-tenant`` cost one pass, not 5·10⁹ comparisons. Pairs come in
+    an order that depends only on the route names.
+    """
+    yield from _ties(sorted(routes, key=lambda route: route.name), frozenset())
+
+
+def _ties(routes: list[Route], decided: frozenset[str]) -> Iterator[tuple[Route, Route]]:
+    if len(routes) < 2:
+        return
+    counts = Counter(name for r in routes for name, _ in r.headers if name not in decided)
+    if not counts:
+        yield from _method_ties(routes)
+        return
+    # Split on the most used header name: routes asking different values of it
+    # are disjoint; routes not asking for it may meet any of them.
+    pivot = min(counts, key=lambda name: (-counts[name], name))
+    buckets: dict[str, list[Route]] = {}
+    free: list[Route] = []
+    for route in routes:
+        value = dict(route.headers).get(pivot)
+        if value is None:
+            free.append(route)
+        else:
+            buckets.setdefault(value, []).append(route)
+    decided |= {pivot}
+    yield from _ties(free, decided)
+    for bucket in buckets.values():
+        yield from _ties(bucket, decided)
+        for a in bucket:
+            for b in free:
+                if _compatible(a, b):
+                    yield (a, b) if a.name < b.name else (b, a)
+
+
+def _method_ties(routes: list[Route]) -> Iterator[tuple[Route, Route]]:
+    """Pairs among routes whose headers all agree: those whose methods meet."""
+    any_method = [route for route in routes if route.methods is None]
+    by_method: dict[str, list[Route]] = {}
+    for route in routes:
+        for method in sorted(route.methods or ()):
+            by_method.setdefault(method, []).append(route)
+    seen: set[tuple[str, str]] = set()
+    for group in (any_method, *by_method.values()):
+        for i, a in enumerate(group):
+            for b in (*group[i + 1 :], *([] if group is any_method else any_method)):
+                pair = (a, b) if a.name < b.name else (b, a)
+                key = (pair[0].name, pair[1].name)
+                if key not in seen:
+                    seen.add(key)
+                    yield pair
