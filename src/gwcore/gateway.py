@@ -1,6 +1,6 @@
 """The Gateway: one object that decides everything about traffic.
 
-CONTRACT (to be implemented; transports code against exactly these signatures).
+CONTRACT (transports code against exactly these signatures).
 
     gw = Gateway(config, rng=random.Random(seed))
     gw.config -> Config                      the running config (read-only)
@@ -22,6 +22,376 @@ CONTRACT (to be implemented; transports code against exactly these signatures).
     gw.next_deadline() -> float | None           when tick() next has something to do
     gw.stats(now) -> GatewayStats                per route / per service counters
     gw.explain(method, host, path, headers=()) -> routes.Explanation
+    gw.choose(method, host, path, headers=()) -> Choice | None
+                                                 the endpoint decide() would pick, without
+                                                 moving any balancer
+
+Theory of operation
+-------------------
+``decide`` runs the whole request-time path: split and normalise the target
+(:mod:`gwcore.rewrite`), match a route (:mod:`gwcore.routes`), pick a backend
+service by weight, filter its members (:mod:`gwcore.failover`, reading
+:mod:`gwcore.health`), balance (:mod:`gwcore.balance`) and build the upstream
+target and headers. Members are resolved (:mod:`gwcore.resolve`) when a change
+arrives, never per request. ``outcome`` feeds health and stats and decides on a
+retry; ``apply`` swaps in changes all-or-nothing (:mod:`gwcore._runtime`).
 """
 
 from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import final
+
+from gwcore import _changes
+from gwcore._headers import client_host, request_id, upstream_headers
+from gwcore._runtime import Plan, RouteState, ServiceState, plan
+from gwcore.config import BalancerKind, Config, Route
+from gwcore.errors import NoHealthyEndpoint
+from gwcore.events import (
+    Applied,
+    Change,
+    Forward,
+    Outcome,
+    ProbeFailed,
+    ProbeSucceeded,
+    Request,
+    Respond,
+    StartProbe,
+)
+from gwcore.failover import candidates, is_idempotent
+from gwcore.health import HealthBook
+from gwcore.resolve import Address, Member, Resolver, parse_url
+from gwcore.rewrite import normalise_path, rewrite_path, split_target
+from gwcore.routes import Explanation
+from gwcore.stats import GatewayStats
+
+__all__ = ["Choice", "Gateway"]
+
+
+def _hash_key(service: ServiceState, kind: BalancerKind, request: Request) -> str | None:
+    """The consistent-hash key of a request, or None (then round robin)."""
+    if kind is BalancerKind.HASH_CLIENT_IP:
+        return request.client or None
+    wanted = service.service.balancer.key
+    for name, value in request.headers:
+        if kind is BalancerKind.HASH_HEADER and name == wanted:
+            return value
+        if kind is BalancerKind.HASH_COOKIE and name == "cookie":
+            for pair in value.split(";"):
+                cookie, _, content = pair.strip().partition("=")
+                if cookie == wanted:
+                    return content
+    return None
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Choice:
+    """Where a request would go (``gw explain``).
+
+    Attributes:
+        route: The matched route.
+        service: The service picked (None for a ``respond:`` route).
+        endpoint: The endpoint identity picked (None for a ``respond:`` route).
+        target: The upstream target (None for a ``respond:`` route).
+        panic: Picked while every endpoint was out of service.
+    """
+
+    route: str
+    service: str | None = None
+    endpoint: str | None = None
+    target: str | None = None
+    panic: bool = False
+
+
+class Gateway:
+    """The pure state machine between requests and upstreams.
+
+    Args:
+        config: The initial config.
+        rng: Randomness for least-request balancing; seed it for determinism.
+
+    Raises:
+        ConfigError: When ``config`` is invalid (a bad stage variable, an endpoint
+            URL that does not parse, a route tie).
+    """
+
+    def __init__(self, config: Config, *, rng: random.Random | None = None) -> None:
+        self._rng = rng if rng is not None else random.Random(0)
+        self._plan: Plan = plan(config, None)
+        self._generation = 1
+        self._resolver = Resolver()
+        self._health = HealthBook()
+        self._services: dict[str, ServiceState] = {}
+        self._routes: dict[str, RouteState] = {}
+        self._addresses: dict[str, Address] = {}
+        self._next_expiry = float("inf")
+        _changes.install(self, self._plan, 0.0)
+
+    # ------------------------------------------------------------------ read-only state
+
+    @property
+    def config(self) -> Config:
+        """The running config."""
+        return self._plan.config
+
+    @property
+    def generation(self) -> int:
+        """Bumped by every change that changed something."""
+        return self._generation
+
+    @property
+    def watched_keys(self) -> frozenset[str]:
+        """The etcd keys named by ``etcd(key, default)`` endpoints."""
+        return frozenset().union(*(s.etcd_keys for s in self._services.values()))
+
+    @property
+    def health(self) -> HealthBook:
+        """Health of every endpoint (read it; only outcomes and probes change it)."""
+        return self._health
+
+    # ------------------------------------------------------------------ requests
+
+    def decide(self, request: Request, now: float) -> Forward | Respond:
+        """Decide what to do with a request head.
+
+        Args:
+            request: The request head.
+            now: Current time (instance leases are checked against it).
+
+        Returns:
+            A :class:`Forward` to an endpoint, or a :class:`Respond` for a
+            ``respond:`` route.
+
+        Raises:
+            RequestError: Bad target (400).
+            NoRouteError: No route matches (404).
+            MethodNotAllowed: A route matches all but the method (405).
+            NoHealthyEndpoint: No endpoint can take it (503), with the reason.
+        """
+        if now >= self._next_expiry:
+            _changes.expire(self, now)
+        raw_path, query = split_target(request.target)
+        path = normalise_path(raw_path)
+        headers = request.headers
+        host = client_host(headers)
+        route = self._plan.table.match(request.method, host, path, headers)
+        state = self._routes[route.name]
+        state.counters.requests += 1
+        rid = request_id(headers, request.request_id)
+        if route.respond is not None:
+            answer = route.respond
+            state.counters.respond(answer.status)
+            body = answer.body.encode()
+            return Respond(
+                request_id=rid,
+                route=route.name,
+                status=answer.status,
+                headers=answer.headers,
+                body=body,
+            )
+        try:
+            service, member, panicking = self._pick(route, state, request, commit=True)
+        except NoHealthyEndpoint as exc:
+            state.counters.respond(exc.status_hint)
+            raise
+        address = member.address
+        rewritten = rewrite_path(path, route.prefix, route.rewrite)
+        target = f"{address.base}{rewritten}?{query}" if query else address.base + rewritten
+        upstream_host = route.host_rewrite or host or address.netloc
+        identity = address.identity
+        service.counters.requests += 1
+        service.budget.request(now)
+        if panicking:
+            service.counters.panics += 1
+        service.in_flight[identity] = service.in_flight.get(identity, 0) + 1
+        timeouts = service.service.timeouts
+        defaults = self._plan.config.timeouts
+        return Forward(
+            request_id=rid,
+            route=route.name,
+            service=service.name,
+            endpoint=identity,
+            scheme=address.scheme,
+            host=address.host,
+            port=address.port,
+            target=target,
+            headers=upstream_headers(
+                headers, host=upstream_host, client=request.client, scheme=request.scheme, rid=rid
+            ),
+            tried=frozenset((identity,)),
+            idempotent=is_idempotent(request.method, headers),
+            connect_timeout=timeouts.connect if timeouts.connect is not None else defaults.connect,
+            response_timeout=(
+                timeouts.response if timeouts.response is not None else defaults.response
+            ),
+            max_body=route.body_limit(self._plan.config.limits.max_body),
+            panic=panicking,
+        )
+
+    def _pick(
+        self, route: Route, state: RouteState, request: Request, *, commit: bool
+    ) -> tuple[ServiceState, Member, bool]:
+        name = state.pick_service() if commit else (state.names[0] if state.names else None)
+        if name is None:
+            raise NoHealthyEndpoint(f"route {route.name!r}: every backend has weight 0")
+        service = self._services[name]
+        down = self._health.down.get(name)
+        cands, panicking = candidates(
+            name, service.members, down, frozenset(), service.service.panic
+        )
+        kind = service.service.balancer.kind
+        key = None if kind is BalancerKind.ROUND_ROBIN else _hash_key(service, kind, request)
+        member = service.policy.pick(cands, key, service.in_flight, commit=commit)
+        return service, member, panicking
+
+    def outcome(self, forward: Forward, event: Outcome, now: float) -> Forward | None:
+        """Report how an attempt went.
+
+        Args:
+            forward: The attempt (as returned by :meth:`decide` or a retry).
+            event: What happened.
+            now: Current time.
+
+        Returns:
+            None: the response is the answer (stream it, then :meth:`finish`);
+            a :class:`Forward`: retry there (this attempt is over).
+
+        Raises:
+            UpstreamError: Giving up after a connect failure or reset (502).
+            UpstreamTimeout: Giving up after a timeout (504).
+            Either error's reason says what failed and why no retry was made.
+        """
+        return _changes.outcome(self, forward, event, now)
+
+    def finish(self, forward: Forward, now: float) -> None:
+        """An attempt is over (its response was streamed or abandoned).
+
+        Args:
+            forward: The attempt.
+            now: Current time.
+        """
+        _changes.release(self, forward)
+
+    # ------------------------------------------------------------------ changes and time
+
+    def apply(self, change: Change, now: float) -> Applied:
+        """Apply a config, store or registration change, all or nothing.
+
+        Args:
+            change: The change.
+            now: Current time (instance leases start from it).
+
+        Returns:
+            What changed; ``changed=False`` (and the same generation) when nothing did.
+
+        Raises:
+            ConfigError: The change is invalid; nothing changed.
+        """
+        return _changes.apply(self, change, now)
+
+    def probe_result(self, event: ProbeSucceeded | ProbeFailed, now: float) -> None:
+        """Report an active probe's result (ignored when the service no longer probes).
+
+        Args:
+            event: The result.
+            now: Current time.
+        """
+        service = self._services.get(event.service)
+        active = service.service.health.active if service is not None else None
+        if active is not None:
+            passed = isinstance(event, ProbeSucceeded)
+            self._health.probe(event.service, event.endpoint, passed, active, now)
+
+    def tick(self, now: float) -> tuple[StartProbe, ...]:
+        """Do what is due: expire instance leases, end ejections, start probes.
+
+        Args:
+            now: Current time.
+
+        Returns:
+            The probes to send now.
+        """
+        if now >= self._next_expiry:
+            _changes.expire(self, now)
+        probes, _ = self._health.tick(now)
+        return probes
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` next has work, or None."""
+        health = self._health.next_deadline()
+        expiry = self._next_expiry if self._next_expiry != float("inf") else None
+        if health is None or expiry is None:
+            return health if expiry is None else expiry
+        return min(health, expiry)
+
+    # ------------------------------------------------------------------ introspection
+
+    def stats(self, now: float) -> GatewayStats:
+        """A snapshot of every counter (see :mod:`gwcore.stats`).
+
+        Args:
+            now: Current time.
+
+        Returns:
+            Frozen stats.
+        """
+        return _changes.snapshot(self, now)
+
+    def explain(
+        self, method: str, host: str, path: str, headers: tuple[tuple[str, str], ...] = ()
+    ) -> Explanation:
+        """Which route a request would match and why the others lost.
+
+        Args:
+            method: Request method.
+            host: ``Host`` header value.
+            path: Normalised request path.
+            headers: Request headers (lower-case names).
+
+        Returns:
+            The router's explanation.
+        """
+        return self._plan.table.explain(method, host, path, headers)
+
+    def choose(
+        self, method: str, host: str, path: str, headers: tuple[tuple[str, str], ...] = ()
+    ) -> Choice:
+        """The endpoint :meth:`decide` would pick now, without moving any balancer.
+
+        Args:
+            method: Request method.
+            host: ``Host`` header value.
+            path: Request path (normalised here).
+            headers: Request headers (lower-case names).
+
+        Returns:
+            The choice.
+
+        Raises:
+            GatewayError: As :meth:`decide` would.
+        """
+        path = normalise_path(path)
+        route = self._plan.table.match(method, host, path, headers)
+        if route.respond is not None:
+            return Choice(route=route.name)
+        request = Request(method=method, target=path, headers=(("host", host), *headers))
+        service, member, panicking = self._pick(
+            route, self._routes[route.name], request, commit=False
+        )
+        rewritten = rewrite_path(path, route.prefix, route.rewrite)
+        return Choice(
+            route=route.name,
+            service=service.name,
+            endpoint=member.address.identity,
+            target=member.address.base + rewritten,
+            panic=panicking,
+        )
+
+    def address(self, identity: str) -> Address:
+        """The parsed address of an endpoint identity (identities are base URLs)."""
+        address = self._addresses.get(identity)
+        if address is None:
+            address = self._addresses[identity] = parse_url(identity)
+        return address

@@ -1,0 +1,369 @@
+"""What happens inside a :class:`~gwcore.gateway.Gateway` after a request: outcomes,
+retries, config and store changes, lease expiry and stats snapshots.
+
+Kept apart from ``gateway.py`` so that each module stays readable; every function
+here takes the gateway and is called only by it.
+
+Changes are all-or-nothing: a config change is first checked and prepared by
+:func:`gwcore._runtime.plan` (which raises without touching anything) and only then
+installed. Installing keeps, by service name, the balancer (when its kind did not
+change), retry budget, counters and in-flight counts, and, by endpoint identity,
+all health state; so a reload never marks a dead endpoint healthy again and never
+forgets a healthy one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from gwcore._runtime import Plan, RouteState, ServiceState, plan
+from gwcore.balance import make_policy
+from gwcore.config import Config, Passive
+from gwcore.errors import ConfigError, FieldError, NoHealthyEndpoint
+from gwcore.events import (
+    Applied,
+    Change,
+    ConfigReplaced,
+    EtcdKeyDeleted,
+    EtcdKeySet,
+    EtcdReachable,
+    EtcdUnreachable,
+    Forward,
+    InstanceDeregistered,
+    InstanceHeartbeat,
+    InstanceRegistered,
+    Outcome,
+    ResponseReceived,
+    RouteDeleted,
+    RouteUpserted,
+    ServiceDeleted,
+    ServiceUpserted,
+    UpstreamReset,
+)
+from gwcore.failover import Retry, Verdict, candidates, classify
+from gwcore.health import State
+from gwcore.resolve import parse_url
+from gwcore.stats import EjectedEndpoint, GatewayStats, RouteStats, ServiceStats
+
+if TYPE_CHECKING:
+    from gwcore.gateway import Gateway
+
+# Statuses counted as upstream failures when a service has passive checking off.
+_DEFAULT_FAILURES = Passive().failure_statuses
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def release(gw: Gateway, forward: Forward) -> None:
+    """End an attempt: free its in-flight slot (never below zero)."""
+    service = gw._services.get(forward.service)
+    if service is None:
+        return
+    count = service.in_flight.get(forward.endpoint, 0) - 1
+    if count > 0:
+        service.in_flight[forward.endpoint] = count
+    else:
+        service.in_flight.pop(forward.endpoint, None)
+
+
+def outcome(gw: Gateway, forward: Forward, event: Outcome, now: float) -> Forward | None:
+    """See :meth:`gwcore.gateway.Gateway.outcome`."""
+    service = gw._services.get(forward.service)
+    passive = service.service.health.passive if service is not None else None
+    statuses = passive.failure_statuses if passive is not None else _DEFAULT_FAILURES
+    verdict = classify(event, forward.endpoint, statuses)
+    if service is not None:
+        if verdict.failed:
+            service.counters.upstream_bad += 1
+        else:
+            service.counters.upstream_ok += 1
+        if isinstance(event, ResponseReceived):
+            service.counters.latency.add(event.latency)
+        gw._health.observe(forward.service, forward.endpoint, verdict.failed, passive, now)
+    if verdict.retry is Retry.NEVER:
+        why = ""
+    elif verdict.retry is Retry.IF_IDEMPOTENT and not forward.idempotent:
+        why = "not retried: the request is not idempotent and its bytes were sent"
+    else:
+        retry = _retry(gw, forward, service, now)
+        if isinstance(retry, Forward):
+            release(gw, forward)
+            return retry
+        why = retry
+    _give_up(gw, forward, event, verdict, why)
+    return None
+
+
+def _give_up(gw: Gateway, forward: Forward, event: Outcome, verdict: Verdict, why: str) -> None:
+    """Let the response through (returns), or end the attempt with its error (raises)."""
+    route = gw._routes.get(forward.route)
+    if verdict.error is None:
+        # The upstream's answer stands; the attempt goes on until finish().
+        if route is not None and isinstance(event, ResponseReceived):
+            route.counters.respond(event.status)
+        return
+    release(gw, forward)
+    started = isinstance(event, UpstreamReset) and event.response_started
+    if route is not None and not started:
+        route.counters.respond(verdict.error.status_hint)
+    error = verdict.error
+    raise type(error)(f"{error.reason}; {why}" if why else error.reason)
+
+
+def _retry(
+    gw: Gateway, forward: Forward, service: ServiceState | None, now: float
+) -> Forward | str:
+    """A retry Forward, or why there is none."""
+    if service is None:
+        return f"not retried: service {forward.service!r} was removed"
+    config = service.service
+    if forward.attempt >= config.retries:
+        return f"gave up after {forward.attempt + 1} attempts (retries: {config.retries})"
+    down = gw._health.down.get(service.name)
+    try:
+        cands, panicking = candidates(
+            service.name, service.members, down, forward.tried, config.panic
+        )
+    except NoHealthyEndpoint as exc:
+        return f"not retried: {exc.reason}"
+    if not cands:
+        return f"not retried: all {len(forward.tried)} healthy endpoints were tried"
+    if not service.budget.try_spend(now, config.retry_budget):
+        return "not retried: the service's retry budget is used up"
+    member = service.policy.pick(cands, None, service.in_flight)
+    address = member.address
+    old = gw.address(forward.endpoint)
+    headers = forward.headers
+    if headers and headers[0] == ("host", old.netloc) and old.netloc != address.netloc:
+        # The Host was the endpoint's own (no client Host, no host_rewrite).
+        headers = (("host", address.netloc), *headers[1:])
+    identity = address.identity
+    service.counters.retries += 1
+    if panicking:
+        service.counters.panics += 1
+    service.in_flight[identity] = service.in_flight.get(identity, 0) + 1
+    return dataclasses.replace(
+        forward,
+        endpoint=identity,
+        scheme=address.scheme,
+        host=address.host,
+        port=address.port,
+        target=address.base + forward.target[len(old.base) :],
+        headers=headers,
+        attempt=forward.attempt + 1,
+        tried=forward.tried | {identity},
+        panic=panicking,
+    )
+
+
+# --------------------------------------------------------------------------- changes
+
+
+def install(gw: Gateway, new: Plan, now: float) -> None:
+    """Swap in a checked plan, carrying state over by name and identity."""
+    old_services = gw._services
+    services: dict[str, ServiceState] = {}
+    for name, service in new.config.services.items():
+        state = old_services.get(name)
+        if state is None:
+            state = ServiceState(name, service, new.specs[name], gw._rng)
+        else:
+            if state.service.balancer != service.balancer:
+                state.policy = make_policy(service.balancer, gw._rng)
+            state.service = service
+            state.specs = new.specs[name]
+        services[name] = state
+    routes: dict[str, RouteState] = {}
+    for name, route in new.config.routes.items():
+        route_state = gw._routes.get(name)
+        if route_state is None:
+            route_state = RouteState(route)
+        else:
+            route_state.set(route)
+        routes[name] = route_state
+    gw._plan = new
+    gw._services = services
+    gw._routes = routes
+    for name in old_services.keys() - services.keys():
+        gw._health.schedule(name, (), None, now)
+        gw._health.forget(name, ())
+    for state in services.values():
+        _refresh(gw, state, now)
+
+
+def _refresh(gw: Gateway, state: ServiceState, now: float) -> bool:
+    """Re-resolve a service's members; True when they changed."""
+    members = gw._resolver.members(state.name, state.specs)
+    changed = members != state.members
+    state.members = members
+    state.policy.update(members)
+    identities = [m.address.identity for m in members]
+    gw._health.schedule(state.name, members, state.service.health.active, now)
+    gw._health.forget(state.name, identities)
+    return changed
+
+
+def _replace(gw: Gateway, config: Config, now: float, what: str) -> Applied:
+    if config == gw._plan.config:
+        return Applied(generation=gw._generation, changed=False, summary=(f"{what}: unchanged",))
+    install(gw, plan(config, gw._plan), now)
+    gw._generation += 1
+    return Applied(generation=gw._generation, changed=True, summary=(what,))
+
+
+def _refresh_where(
+    gw: Gateway, now: float, key: str | None = None, service: str | None = None
+) -> bool:
+    changed = False
+    for state in gw._services.values():
+        if (
+            (key is not None and key in state.etcd_keys)
+            or state.name == service
+            or (key is None and service is None and state.etcd_keys)
+        ):
+            changed |= _refresh(gw, state, now)
+    return changed
+
+
+def apply(gw: Gateway, change: Change, now: float) -> Applied:
+    """See :meth:`gwcore.gateway.Gateway.apply`."""
+    config = gw._plan.config
+    warnings: tuple[str, ...] = ()
+    match change:
+        case ConfigReplaced(config=new):
+            return _replace(gw, new, now, "config replaced")
+        case RouteUpserted(route=route):
+            verb = "updated" if route.name in config.routes else "created"
+            routes = config.routes.set(route.name, route)
+            return _replace(
+                gw, dataclasses.replace(config, routes=routes), now, f"route {route.name}: {verb}"
+            )
+        case RouteDeleted(name=name):
+            if name not in config.routes:
+                return _replace(gw, config, now, f"route {name}: absent")
+            routes = config.routes.delete(name)
+            return _replace(
+                gw, dataclasses.replace(config, routes=routes), now, f"route {name}: deleted"
+            )
+        case ServiceUpserted(name=name, service=service):
+            verb = "updated" if name in config.services else "created"
+            services = config.services.set(name, service)
+            return _replace(
+                gw, dataclasses.replace(config, services=services), now, f"service {name}: {verb}"
+            )
+        case ServiceDeleted(name=name):
+            if name not in config.services:
+                return _replace(gw, config, now, f"service {name}: absent")
+            users = sorted(
+                r.name for r in config.routes.values() if any(b.service == name for b in r.backends)
+            )
+            if users:
+                message = f"still used by route(s) {', '.join(users)}"
+                raise ConfigError([FieldError(f"services.{name}", message)])
+            services = config.services.delete(name)
+            return _replace(
+                gw, dataclasses.replace(config, services=services), now, f"service {name}: deleted"
+            )
+        case EtcdKeySet(key=key, value=value):
+            _, warning = gw._resolver.etcd_set(key, value)
+            warnings = (warning,) if warning else ()
+            changed = _refresh_where(gw, now, key=key)
+            summary = f"etcd key {key}: {'ignored' if warning else 'set'}"
+        case EtcdKeyDeleted(key=key):
+            gw._resolver.etcd_delete(key)
+            changed = _refresh_where(gw, now, key=key)
+            summary = f"etcd key {key}: deleted"
+        case EtcdUnreachable(reason=reason):
+            gw._resolver.etcd_reachable = False
+            changed = _refresh_where(gw, now)
+            summary = f"etcd unreachable ({reason or 'no cause given'}): defaults serve"
+        case EtcdReachable():
+            gw._resolver.etcd_reachable = True
+            changed = _refresh_where(gw, now)
+            summary = "etcd reachable"
+        case InstanceRegistered(service=service, instance=instance, url=url, weight=w, ttl=ttl):
+            try:
+                address = parse_url(url)
+            except ConfigError as exc:
+                raise ConfigError([FieldError("url", exc.reason)]) from None
+            gw._resolver.register(service, instance, address, weight=w, ttl=ttl, now=now)
+            if service not in gw._services:
+                warnings = (f"service {service!r} is not configured; instance kept for it",)
+            changed = _refresh_where(gw, now, service=service)
+            summary = f"instance {service}/{instance}: registered"
+        case InstanceHeartbeat(service=service, instance=instance):
+            gw._resolver.heartbeat(service, instance, now)
+            changed = False
+            summary = f"instance {service}/{instance}: alive"
+        case InstanceDeregistered(service=service, instance=instance):
+            gw._resolver.deregister(service, instance)
+            changed = _refresh_where(gw, now, service=service)
+            summary = f"instance {service}/{instance}: deregistered"
+    expiry = gw._resolver.next_expiry()
+    gw._next_expiry = expiry if expiry is not None else float("inf")
+    if changed:
+        gw._generation += 1
+    return Applied(
+        generation=gw._generation, changed=changed, summary=(summary,), warnings=warnings
+    )
+
+
+def expire(gw: Gateway, now: float) -> None:
+    """Drop instances whose lease ended; bump the generation when members changed."""
+    changed = False
+    for service in gw._resolver.expire(now):
+        changed |= _refresh_where(gw, now, service=service)
+    expiry = gw._resolver.next_expiry()
+    gw._next_expiry = expiry if expiry is not None else float("inf")
+    if changed:
+        gw._generation += 1
+
+
+# --------------------------------------------------------------------------- stats
+
+
+def snapshot(gw: Gateway, now: float) -> GatewayStats:
+    """See :meth:`gwcore.gateway.Gateway.stats`."""
+    routes = tuple(
+        RouteStats(
+            name=name,
+            requests=state.counters.requests,
+            responses=tuple(sorted(state.counters.responses.items())),
+        )
+        for name, state in sorted(gw._routes.items())
+    )
+    services: list[ServiceStats] = []
+    for name, state in sorted(gw._services.items()):
+        ejected: list[EjectedEndpoint] = []
+        healthy = 0
+        for member in state.members:
+            record = gw._health.record(name, member.address.identity)
+            if record is None or record.state is State.HEALTHY:
+                healthy += member.weight > 0
+                continue
+            until = record.ejected_until if record.state is State.EJECTED else None
+            ejected.append(
+                EjectedEndpoint(
+                    endpoint=member.address.identity, state=record.state.value, until=until
+                )
+            )
+        counters = state.counters
+        services.append(
+            ServiceStats(
+                name=name,
+                requests=counters.requests,
+                upstream_ok=counters.upstream_ok,
+                upstream_bad=counters.upstream_bad,
+                members=len(state.members),
+                healthy_members=healthy,
+                ejected=tuple(ejected),
+                panics=counters.panics,
+                retries=counters.retries,
+                latency_count=counters.latency.count,
+                latency_p50=counters.latency.quantile(0.5),
+                latency_p99=counters.latency.quantile(0.99),
+            )
+        )
+    return GatewayStats(generation=gw._generation, routes=routes, services=tuple(services))

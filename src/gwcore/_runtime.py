@@ -1,0 +1,129 @@
+"""The gateway's run-time view of a config: per-service and per-route state.
+
+A config change is applied in two steps. :func:`plan` builds everything the new
+config needs (parsed endpoints, the compiled route table, which etcd keys are
+watched) without touching the running state, and raises on any problem;
+:meth:`Plan` values are then swapped in whole by the gateway. State that must
+survive a reload (balancer rotation, retry budget, counters, health) is carried
+over by name and endpoint identity, never rebuilt needlessly.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from gwcore.balance import Policy, SmoothWeightedRoundRobin, make_policy
+from gwcore.config import Config, Route, Service, validate
+from gwcore.errors import ConfigError, FieldError
+from gwcore.failover import Budget
+from gwcore.resolve import EtcdSpec, Member, Resolver, Specs, parse_endpoints, stage_variables
+from gwcore.routes import RouteTable
+from gwcore.stats import RouteCounters, ServiceCounters
+
+
+class ServiceState:
+    """One service at run time."""
+
+    __slots__ = ("budget", "counters", "in_flight", "members", "name", "policy", "service", "specs")
+
+    def __init__(self, name: str, service: Service, specs: Specs, rng: random.Random) -> None:
+        self.name = name
+        self.service = service
+        self.specs = specs
+        self.members: tuple[Member, ...] = ()
+        self.policy: Policy = make_policy(service.balancer, rng)
+        self.budget = Budget()
+        self.counters = ServiceCounters()
+        #: In-flight attempts per endpoint identity (least-request reads it).
+        self.in_flight: dict[str, int] = {}
+
+    @property
+    def etcd_keys(self) -> frozenset[str]:
+        """Keys of this service's ``etcd(...)`` endpoints."""
+        return frozenset(spec.key for spec, _ in self.specs if isinstance(spec, EtcdSpec))
+
+
+class RouteState:
+    """One route at run time: its counters and its traffic split."""
+
+    __slots__ = ("counters", "names", "route", "split", "weights")
+
+    def __init__(self, route: Route) -> None:
+        self.route = route
+        self.counters = RouteCounters()
+        self.split = SmoothWeightedRoundRobin()
+        self.names: list[str] = []
+        self.weights: list[int] = []
+        self.set(route)
+
+    def set(self, route: Route) -> None:
+        """Take a new version of the route (the split rotation keeps its place)."""
+        self.route = route
+        live = [b for b in route.backends if b.weight > 0]
+        self.names = [b.service for b in live]
+        self.weights = [b.weight for b in live]
+        self.split.retain(self.names)
+
+    def pick_service(self) -> str | None:
+        """The service for the next request (smooth WRR over the backends).
+
+        Returns:
+            A service name, or None when every backend has weight 0.
+        """
+        if len(self.names) <= 1:
+            return self.names[0] if self.names else None
+        return self.names[self.split.choose(self.names, self.weights)]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything a config needs, checked, ready to swap in."""
+
+    config: Config
+    table: RouteTable
+    specs: dict[str, Specs]
+    variables: dict[str, str]
+
+
+def plan(config: Config, current: Plan | None) -> Plan:
+    """Check a config and prepare its run-time parts.
+
+    Args:
+        config: The candidate config.
+        current: The running plan, whose parsed endpoints are reused for services
+            that did not change.
+
+    Returns:
+        The plan.
+
+    Raises:
+        ConfigError: Listing every problem; nothing running is touched.
+    """
+    validate(config)
+    variables = stage_variables(config)
+    reuse = current is not None and current.variables == variables
+    errors: list[FieldError] = []
+    specs: dict[str, Specs] = {}
+    for name, service in config.services.items():
+        if reuse and current is not None and current.config.services.get(name) == service:
+            specs[name] = current.specs[name]
+            continue
+        try:
+            specs[name] = parse_endpoints(name, service, variables)
+        except ConfigError as exc:
+            errors.extend(exc.errors)
+    for name, route in config.routes.items():
+        for backend in route.backends:
+            if backend.service not in config.services:
+                path = f"routes.{name}.backends"
+                errors.append(FieldError(path, f"no service named {backend.service!r}"))
+    if errors:
+        raise ConfigError(errors)
+    table = RouteTable.compile(config.routes.values())
+    return Plan(config, table, specs, variables)
+
+
+def members(resolver: Resolver, state: ServiceState) -> tuple[Member, ...]:
+    """Resolve a service's members now (see :meth:`Resolver.members`)."""
+    return resolver.members(state.name, state.specs)
