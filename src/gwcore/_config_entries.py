@@ -194,13 +194,10 @@ def _passive(parent: Section, key: str) -> Passive:
         consecutive_failures=section.get("consecutive_failures", 5, _threshold),
         ejection=ejection,
         max_ejection=max_ejection,
-        failure_statuses=section.get("failure_statuses", default.failure_statuses, _statuses),
+        failure_statuses=frozenset(section.each("failure_statuses", integer(100, 599)))
+        if section.has("failure_statuses")
+        else default.failure_statuses,
     )
-
-
-def _statuses(value: object) -> frozenset[int]:
-    check = integer(100, 599)
-    return frozenset(check(item) for item in as_list(value))
 
 
 def _active(parent: Section, key: str) -> Active:
@@ -259,7 +256,7 @@ def read_route(name: str, data: object, path: str, errors: Errors) -> Route:
         backends=_backends(section) if respond is None else (),
         respond=respond,
         host=section.get("host", None, optional(lambda value: normal_host(string()(value)))),
-        methods=section.get("methods", None, optional(_methods)),
+        methods=_methods(section),
         headers=section.get(
             "headers", (), lambda value: _headers(value, section.at("headers"), errors)
         ),
@@ -348,11 +345,16 @@ def _headers(value: object, path: str, errors: Errors) -> tuple[tuple[str, str],
     return tuple(sorted(result.items()))
 
 
-def _methods(value: object) -> frozenset[str]:
-    items = as_list(value)
-    if not items:
-        raise ValueError("must list at least one method (or leave it out for any method)")
-    return frozenset(check_token(string()(item), "method").upper() for item in items)
+def _methods(section: Section) -> frozenset[str] | None:
+    if section.raw("methods") is None:
+        return None
+    if section.raw("methods") == []:
+        section.error("methods", "must list at least one method (or leave it out for any method)")
+    return frozenset(section.each("methods", _method))
+
+
+def _method(value: object) -> str:
+    return check_token(string()(value), "method").upper()
 
 
 def _host_header(value: object) -> str:

@@ -113,6 +113,24 @@ class Section:
         """The mapping at ``key`` (empty when absent), read with ``keys``."""
         return Section(self.data.get(key, {}), self.at(key), self.errors, keys)
 
+    def each(self, key: str, convert: Callable[[object], T]) -> list[T]:
+        """Convert every item of the list at ``key``, each problem at ``key[i]``.
+
+        Returns:
+            The items that converted; ``[]`` when the key is absent or not a list.
+        """
+        value = self.data.get(key, [])
+        if not isinstance(value, list):
+            self.error(key, f"must be a list, not {type_name(value)}")
+            return []
+        result: list[T] = []
+        for position, item in enumerate(value):
+            try:
+                result.append(convert(item))
+            except ValueError as exc:
+                self.errors.append(FieldError(index(self.at(key), position), str(exc)))
+        return result
+
     def get(self, key: str, default: T, convert: Callable[[object], T]) -> T:
         """Convert the value of ``key``; ``default`` when absent or invalid.
 

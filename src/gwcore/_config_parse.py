@@ -262,7 +262,7 @@ def _listeners(top: Section) -> tuple[Listener, ...]:
     if isinstance(raw, str):
         return (_listener(raw, top.at("listen"), top.errors),)
     items: list[object] = top.get("listen", [], as_list)
-    if not items:
+    if raw == []:
         top.error("listen", "needs at least one address, like 127.0.0.1:8080")
     return tuple(
         _listener(item, index(top.at("listen"), i), top.errors) for i, item in enumerate(items)
@@ -358,7 +358,7 @@ def _etcd(section: Section) -> Etcd:
     if section.ok and not section.has("endpoints"):
         section.error("endpoints", "is required, like [http://127.0.0.1:2379]")
     etcd = Etcd(
-        endpoints=section.get("endpoints", (), _etcd_endpoints),
+        endpoints=_etcd_endpoints(section),
         prefix=section.get("prefix", default.prefix, _etcd_prefix),
         resync=section.get("resync", default.resync, duration()),
         user=section.get("user", None, optional(string())),
@@ -374,15 +374,18 @@ def _etcd(section: Section) -> Etcd:
     return etcd
 
 
-def _etcd_endpoints(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        items = [part.strip() for part in value.split(",")]
-    else:
-        items = [string()(item) for item in as_list(value)]
-    urls = tuple(check_http_url(item, path=False) for item in items)
-    if not urls:
-        raise ValueError("needs at least one URL, like http://127.0.0.1:2379")
-    return urls
+def _etcd_endpoints(section: Section) -> tuple[str, ...]:
+    raw = section.raw("endpoints")
+    if isinstance(raw, str):
+        # The comma-separated form of etcdctl's --endpoints.
+        return section.get("endpoints", (), lambda _: tuple(map(_etcd_url, raw.split(","))))
+    if raw == []:
+        section.error("endpoints", "needs at least one URL, like http://127.0.0.1:2379")
+    return tuple(section.each("endpoints", _etcd_url))
+
+
+def _etcd_url(value: object) -> str:
+    return check_http_url(string()(value).strip(), path=False)
 
 
 def _etcd_prefix(value: object) -> str:
