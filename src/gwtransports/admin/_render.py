@@ -15,7 +15,15 @@ from typing import Any
 
 from gwcore.errors import FieldError
 
-__all__ = ["diff", "error_body", "json_bytes", "jsonable", "prometheus"]
+__all__ = [
+    "diff",
+    "error_body",
+    "explain_json",
+    "json_bytes",
+    "jsonable",
+    "prometheus",
+    "stats_json",
+]
 
 
 def jsonable(value: object) -> Any:
@@ -116,62 +124,138 @@ def _number(value: float) -> str:
     return repr(value)
 
 
-def _numeric_leaves(data: object, prefix: str) -> list[tuple[str, float]]:
-    """Every number under ``data`` with its ``_``-joined key path."""
-    if isinstance(data, bool | int | float):
-        return [(prefix, data)]
-    if isinstance(data, dict):
-        leaves: list[tuple[str, float]] = []
-        for key, value in data.items():
-            leaves.extend(_numeric_leaves(value, f"{prefix}_{key}" if prefix else str(key)))
-        return leaves
-    return []
+def stats_json(stats: object) -> dict[str, Any]:
+    """``gateway.stats(now)`` as the ``/stats`` document.
+
+    Per-route and per-service entries are keyed by name, and ``(key, count)`` pairs
+    (answers by status class) become objects, so a script reads
+    ``services.users.upstream_ok`` instead of searching lists.
+    """
+    data = jsonable(stats)
+    if not isinstance(data, dict):
+        return {"stats": data}
+    for group in ("routes", "services"):
+        members = data.get(group)
+        if isinstance(members, list) and all(isinstance(m, dict) and "name" in m for m in members):
+            data[group] = {
+                str(m["name"]): {k: _pairs(v) for k, v in m.items() if k != "name"} for m in members
+            }
+    return data
+
+
+def _pairs(value: object) -> object:
+    if (
+        isinstance(value, list)
+        and value
+        and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in value)
+    ):
+        return {p[0]: p[1] for p in value}
+    return value
+
+
+def explain_json(explanation: Any) -> dict[str, Any]:
+    """The router's explanation (:class:`gwcore.routes.Explanation`) as JSON: route
+    names instead of whole routes, the error as ``{status, reason}``, and ``text``,
+    the lines ``gw explain`` prints."""
+    error = explanation.error
+    return {
+        "method": explanation.method,
+        "host": explanation.host,
+        "path": explanation.path,
+        "winner": None if explanation.winner is None else explanation.winner.name,
+        "upstream_path": explanation.upstream_path,
+        "error": None
+        if error is None
+        else {"status": error.status_hint, "error": error.code, "reason": error.reason},
+        "candidates": [
+            {
+                "route": c.route.name,
+                "host": c.route.host,
+                "prefix": c.route.prefix,
+                "outcome": jsonable(c.outcome),
+                "reason": c.reason,
+            }
+            for c in explanation.candidates
+        ],
+        "text": explanation.describe(),
+    }
+
+
+# (stats field, metric suffix, type, help) of the per-route and per-service
+# numbers. Counters get the conventional ``_total`` suffix.
+_ROUTE_METRICS = (("requests", "requests_total", "counter", "Requests matched to the route."),)
+_SERVICE_METRICS = (
+    ("requests", "requests_total", "counter", "First attempts sent to the service."),
+    ("upstream_ok", "upstream_ok_total", "counter", "Attempts answered without failure."),
+    ("upstream_bad", "upstream_bad_total", "counter", "Failed attempts (connect, timeout, 5xx)."),
+    ("retries", "retries_total", "counter", "Retries sent."),
+    ("panics", "panics_total", "counter", "Attempts sent while every endpoint was out."),
+    ("members", "members", "gauge", "Endpoints currently resolved."),
+    ("healthy_members", "healthy_members", "gauge", "Healthy, non-draining endpoints."),
+    ("latency_count", "latency_samples_total", "counter", "Latency samples taken."),
+    ("latency_p50", "latency_p50_seconds", "gauge", "Median response-head latency."),
+    ("latency_p99", "latency_p99_seconds", "gauge", "99th percentile response-head latency."),
+)
+
+
+class _Exposition:
+    """Collects samples by metric family and renders the text format."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, tuple[str, str, list[str]]] = {}
+
+    def add(
+        self, name: str, kind: str, help_text: str, value: float, labels: dict[str, str]
+    ) -> None:
+        metric = _metric_name(name)
+        label_text = ",".join(f'{k}="{_label_value(v)}"' for k, v in labels.items())
+        sample = f"{metric}{{{label_text}}}" if label_text else metric
+        family = self.families.setdefault(metric, (kind, help_text, []))
+        family[2].append(f"{sample} {_number(value)}")
+
+    def render(self) -> bytes:
+        lines: list[str] = []
+        for metric in sorted(self.families):
+            kind, help_text, samples = self.families[metric]
+            lines.append(f"# HELP {metric} {help_text.replace(chr(92), chr(92) * 2)}")
+            lines.append(f"# TYPE {metric} {kind}")
+            lines.extend(samples)
+        return ("\n".join(lines) + "\n").encode()
 
 
 def prometheus(stats: Mapping[str, Any], health: Mapping[str, Any]) -> bytes:
-    """Render stats (as :func:`jsonable` gives them) in the Prometheus text format.
-
-    Per-route and per-service numbers become ``gw_route_<field>{route="..."}`` and
-    ``gw_service_<field>{service="..."}``; other top-level numbers become
-    ``gw_<field>``. Nested numbers (latency summaries) join their keys with ``_``.
+    """Render the ``/stats`` document in the Prometheus text format (0.0.4).
 
     Args:
-        stats: ``jsonable(gateway.stats(now))``.
-        health: The ``/health`` body, for ``gw_up``, ``gw_store_ok`` and
-            ``gw_config_generation``.
+        stats: :func:`stats_json` of the gateway's stats.
+        health: The ``/health`` body, for ``gw_store_ok`` and ``gw_config_generation``.
 
     Returns:
         The exposition body (``text/plain; version=0.0.4``).
     """
-    families: dict[str, list[str]] = {}
-    helps: dict[str, str] = {}
-
-    def add(name: str, labels: dict[str, str], value: float, help_text: str) -> None:
-        metric = _metric_name(name)
-        label_text = ",".join(f'{k}="{_label_value(v)}"' for k, v in labels.items())
-        sample = f"{metric}{{{label_text}}}" if label_text else metric
-        families.setdefault(metric, []).append(f"{sample} {_number(value)}")
-        helps.setdefault(metric, help_text)
-
-    add("gw_up", {}, 1, "Whether the gateway answers (always 1 when scraped).")
+    out = _Exposition()
     store = health.get("store", {})
-    add("gw_store_ok", {"kind": str(store.get("kind", ""))}, bool(store.get("ok")), "Store ok.")
-    add("gw_config_generation", {}, int(health.get("generation", 0)), "Config generation.")
-    for group, label in (("routes", "route"), ("services", "service")):
-        members = stats.get(group)
-        if not isinstance(members, dict):
-            continue
-        for member, fields in sorted(members.items()):
-            for key, value in _numeric_leaves(fields, ""):
-                add(f"gw_{label}_{key}", {label: member}, value, f"Per-{label} {key}.")
-    for key, value in stats.items():
-        if key not in ("routes", "services", "generation"):
-            for leaf, number in _numeric_leaves(value, key):
-                add(f"gw_{leaf}", {}, number, f"Gateway {leaf}.")
-    lines: list[str] = []
-    for metric in sorted(families):
-        help_text = helps[metric].replace("\\", "\\\\").replace("\n", "\\n")
-        lines.append(f"# HELP {metric} {help_text}")
-        lines.append(f"# TYPE {metric} gauge")
-        lines.extend(families[metric])
-    return ("\n".join(lines) + "\n").encode()
+    kind = str(store.get("kind", ""))
+    out.add("gw_store_ok", "gauge", "Whether the admin store accepts writes.",
+            bool(store.get("ok")), {"kind": kind})  # fmt: skip
+    out.add("gw_config_generation", "gauge", "Config generation (bumped on every change).",
+            int(health.get("generation", 0)), {})  # fmt: skip
+    routes = stats.get("routes") if isinstance(stats.get("routes"), dict) else {}
+    services = stats.get("services") if isinstance(stats.get("services"), dict) else {}
+    for name, fields in sorted(routes.items()):
+        for key, suffix, metric_kind, help_text in _ROUTE_METRICS:
+            if isinstance(fields.get(key), int | float):
+                out.add(f"gw_route_{suffix}", metric_kind, help_text, fields[key], {"route": name})
+        for status_class, count in sorted((fields.get("responses") or {}).items()):
+            out.add("gw_route_responses_total", "counter", "Answers by status class.", count,
+                    {"route": name, "class": status_class})  # fmt: skip
+    for name, fields in sorted(services.items()):
+        for key, suffix, metric_kind, help_text in _SERVICE_METRICS:
+            value = fields.get(key)
+            if isinstance(value, int | float):
+                out.add(f"gw_service_{suffix}", metric_kind, help_text, value, {"service": name})
+        ejected = fields.get("ejected")
+        if isinstance(ejected, list):
+            out.add("gw_service_ejected", "gauge", "Endpoints out of service.", len(ejected),
+                    {"service": name})  # fmt: skip
+    return out.render()

@@ -116,6 +116,7 @@ class Write:
         extra: Fields added to the answer (``name`` of a derived route, ``id``).
         persist: Whether the change touches persisted state (routes, services,
             the whole config); instance changes live only in memory or in etcd.
+        refused: Status and error code when the gateway refuses the change.
     """
 
     change: Change
@@ -123,6 +124,7 @@ class Write:
     status: int = 200
     extra: Mapping[str, Any] = field(default_factory=dict)
     persist: bool = True
+    refused: tuple[int, str] = (400, "invalid_config")
 
 
 def error_response(

@@ -56,6 +56,7 @@ __all__ = [
     "error_response",
     "handle",
     "instance_id",
+    "refused_response",
     "route_name_for",
     "write_response",
 ]
@@ -177,9 +178,9 @@ def _dispatch(
     if kind == "health":
         return ok(health_body(view, context))
     if kind == "stats":
-        return ok(_render.jsonable(view.stats(now)))
+        return ok(_render.stats_json(view.stats(now)))
     if kind == "metrics":
-        body = _render.prometheus(_render.jsonable(view.stats(now)), health_body(view, context))
+        body = _render.prometheus(_render.stats_json(view.stats(now)), health_body(view, context))
         return Response(status=200, body=body, content_type="text/plain; version=0.0.4")
     if kind == "explain":
         return _explain(query, view)
@@ -206,7 +207,7 @@ def _explain(query: dict[str, str], view: GatewayView) -> Response:
         return error_response(400, "bad_request", detail, (FieldError("path", detail),))
     method = query.get("method", "GET") or "GET"
     host = query.get("host", "")
-    return ok(_render.jsonable(view.explain(method, host, path)))
+    return ok(_render.explain_json(view.explain(method, host, path)))
 
 
 def _register(
@@ -253,11 +254,24 @@ def _instance(
     change: Change
     if method == "PUT":
         change = InstanceHeartbeat(service=service, instance=ident)
+        if dry_run:
+            return ok({"dry_run": True, "id": ident, "changed": False, "diff": []})
+        # The gateway forgot the instance (expired, or a restart): 404 tells the
+        # client to register again.
+        return Write(change=change, extra={"id": ident, "service": service}, persist=False,
+                     refused=(404, "unknown_instance"))  # fmt: skip
     else:
         change = InstanceDeregistered(service=service, instance=ident)
     if dry_run:
         return ok({"dry_run": True, "id": ident, "changed": True, "diff": []})
     return Write(change=change, extra={"id": ident, "service": service}, persist=False)
+
+
+def refused_response(write: Write, error: ConfigError) -> Response:
+    """The answer when the gateway refused a validated write (router conflicts,
+    an instance it does not know)."""
+    status, code = write.refused
+    return error_response(status, code, "the gateway refused it", error.errors)
 
 
 def write_response(write: Write, applied: Applied) -> Response:

@@ -217,7 +217,7 @@ async def _answer(
         try:
             applied = target.apply(result.change)
         except ConfigError as exc:
-            return handlers.error_response(400, exc.code, "the gateway refused it", exc.errors)
+            return handlers.refused_response(result, exc)
         if result.persist and applied.changed:
             try:
                 await store.persist(target.gateway.config, result.change)
