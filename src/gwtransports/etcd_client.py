@@ -182,6 +182,8 @@ class EtcdClient:
         if (settings.cert is None) != (settings.key is None):
             raise EtcdFailure("etcd client certificate and key must be given together")
         self.settings = settings
+        #: How many times an expired token was renewed (for stats and tests).
+        self.reauthentications = 0
         self._lock = threading.Lock()
         endpoints = [_endpoint(url, settings) for url in settings.endpoints]
         with _mapped():
@@ -229,6 +231,7 @@ class EtcdClient:
                     raise
             with self._lock:
                 self._authenticate()
+                self.reauthentications += 1
             return fn()
 
     # -------------------------------------------------------------- reads
@@ -369,7 +372,20 @@ class EtcdClient:
         self._call(lambda: self._client.compact(revision, physical=True))
 
     def close(self) -> None:
-        """Close the channels and end the watch stream; never raises."""
+        """End the watch stream, then close the channels; never raises.
+
+        The watch thread of ``etcd3`` only expects gRPC errors; closing the
+        channel under a stream it is just opening makes it die with a stray
+        ``ValueError``. So the stream is ended first and its thread joined
+        (bounded by the call timeout).
+        """
+        with contextlib.suppress(Exception):
+            watcher = self._client._stubs.get("watcher")
+            if watcher is not None:
+                watcher.close()
+                thread = watcher._callback_thread
+                if thread is not None and thread is not threading.current_thread():
+                    thread.join(timeout=self.settings.timeout)
         with contextlib.suppress(Exception):
             self._client.close()
 

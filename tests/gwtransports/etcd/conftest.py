@@ -11,6 +11,7 @@ import importlib.util
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -138,7 +139,9 @@ class EtcdServer:
     def _healthy(self) -> bool:
         kwargs: dict[str, object] = {"timeout": 1.0}
         if self.tls:
-            kwargs |= {"verify": self.tls.ca, "cert": (self.tls.client_cert, self.tls.client_key)}
+            context = ssl.create_default_context(cafile=self.tls.ca)
+            context.load_cert_chain(self.tls.client_cert, self.tls.client_key)
+            kwargs["verify"] = context
         try:
             response = httpx.get(f"{self.url}/health", **kwargs)  # type: ignore[arg-type]
         except (httpx.HTTPError, OSError):
