@@ -33,12 +33,14 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from gwcore.config import Config
 from gwcore.errors import GatewayError
 
 __all__ = [
     "CODES",
+    "REASONS",
     "Exchange",
     "HeadScanner",
     "HttpError",
@@ -69,6 +71,10 @@ CODES: dict[int, str] = {
     503: "service_unavailable",
     504: "upstream_timeout",
 }
+
+
+#: Reason phrases for the gateway's own answers.
+REASONS: dict[int, bytes] = {s.value: s.phrase.encode() for s in HTTPStatus}
 
 
 class HttpError(Exception):
@@ -352,12 +358,12 @@ class ReplayBuffer:
 
     def __init__(self, limit: int = 64 * 1024) -> None:
         self.limit = limit
-        self.chunks: list[bytes] = []
+        self.chunks: list[bytes | bytearray] = []
         self.size = 0
         #: The whole body is in ``chunks`` (set when the body ended in time).
         self.complete = False
 
-    def add(self, data: bytes) -> None:
+    def add(self, data: bytes | bytearray) -> None:
         if self.size >= 0:
             self.size += len(data)
             if self.size > self.limit:

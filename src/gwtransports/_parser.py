@@ -8,14 +8,15 @@ directly. They hold one :class:`ServerParser` per client connection and one
 a small, closed set of values from ``next_event()``:
 
 * :class:`RequestHead` / :class:`ResponseHead` -- a message head;
-* ``bytes`` -- a piece of body (the parser's own object, never copied again);
+* ``bytes`` or ``bytearray`` -- a piece of body (the parser's own object,
+  never copied again);
 * :data:`END` -- the message is complete;
 * :data:`NEED_DATA` -- feed more bytes;
 * :data:`CLOSED` -- the peer closed cleanly between messages;
 * :data:`PAUSED` -- the message is complete and the next one must wait for
   ``start_next_cycle()``.
 
-Body pieces are plain ``bytes`` rather than wrapper objects because a body of
+Body pieces are plain byte strings rather than wrapper objects because a body of
 1 GiB passes through as tens of thousands of pieces: one allocation fewer per
 piece is measurable. Protocol errors raise :class:`ParseError` carrying the
 status to answer with (h11's ``error_status_hint``: 400, 431, 501).
@@ -107,7 +108,7 @@ class ResponseHead:
         self.http_version = http_version
 
 
-Event = RequestHead | ResponseHead | bytes | _Marker
+Event = RequestHead | ResponseHead | bytes | bytearray | _Marker
 
 
 class ServerParser(Protocol):
@@ -117,9 +118,10 @@ class ServerParser(Protocol):
     def next_event(self) -> Event: ...
     def send_response(self, status: int, headers: Headers, reason: bytes = b"") -> bytes: ...
     def send_continue(self) -> bytes: ...
-    def send_data(self, data: bytes) -> bytes: ...
+    def send_data(self, data: bytes | bytearray) -> bytes: ...
     def send_end(self) -> bytes: ...
     def start_next_cycle(self) -> bool: ...
+    def buffered(self) -> bytes: ...
 
     @property
     def waiting_for_continue(self) -> bool: ...
@@ -135,7 +137,7 @@ class ClientParser(Protocol):
     def receive_data(self, data: bytes) -> None: ...
     def next_event(self) -> Event: ...
     def send_request(self, method: bytes, target: bytes, headers: Headers) -> bytes: ...
-    def send_data(self, data: bytes) -> bytes: ...
+    def send_data(self, data: bytes | bytearray) -> bytes: ...
     def send_end(self) -> bytes: ...
     def start_next_cycle(self) -> bool: ...
 
@@ -185,7 +187,7 @@ class H11ServerParser:
     def send_continue(self) -> bytes:
         return self._conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
 
-    def send_data(self, data: bytes) -> bytes:
+    def send_data(self, data: bytes | bytearray) -> bytes:
         return self._conn.send(h11.Data(data=data)) or b""
 
     def send_end(self) -> bytes:
@@ -202,6 +204,10 @@ class H11ServerParser:
             conn.start_next_cycle()
             return True
         return False
+
+    def buffered(self) -> bytes:
+        """Bytes received but not parsed yet (a pipelined next request)."""
+        return self._conn.trailing_data[0]
 
     @property
     def waiting_for_continue(self) -> bool:
@@ -256,7 +262,7 @@ class H11ClientParser:
         ev = h11.Request(method=method, target=target, headers=headers)
         return self._conn.send(ev) or b""
 
-    def send_data(self, data: bytes) -> bytes:
+    def send_data(self, data: bytes | bytearray) -> bytes:
         return self._conn.send(h11.Data(data=data)) or b""
 
     def send_end(self) -> bytes:

@@ -1,0 +1,188 @@
+"""``gw serve``: run the gateway (trio), optionally with the demo upstream.
+
+Structure: one trio nursery per worker process holds the proxy server, the
+signal handler and any extra task (the demo upstream today; the admin listener
+and the etcd watcher plug in the same way through :data:`EXTRA_TASKS`). Every
+config change (SIGHUP reload here, admin writes and etcd events later) goes
+through :meth:`gwtransports.trio.server.Server.apply`.
+
+``--workers N`` starts N worker processes that share each listening port with
+SO_REUSEPORT; the parent only forwards signals and waits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+from urllib.parse import urlsplit
+
+import trio
+
+from gwcore.config import Config
+from gwcore.errors import ConfigError
+from gwcore.events import ConfigReplaced
+from gwcore.gateway import Gateway
+from gwtransports._accesslog import AccessLog
+from gwtransports._parser import PARSERS
+from gwtransports.demo import serve_demo
+from gwtransports.trio.server import Server, open_listeners
+
+__all__ = ["EXTRA_TASKS", "add_arguments", "load_config", "run"]
+
+log = logging.getLogger("gw")
+
+#: Extra long-running tasks started in the worker's nursery beside the server
+#: (each gets the server and the parsed arguments), e.g. an admin listener.
+EXTRA_TASKS: list[Callable[[Server, argparse.Namespace], Awaitable[None]]] = []
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", required=True, help="YAML or JSON config file")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (SO_REUSEPORT)")
+    parser.add_argument("--http", choices=sorted(PARSERS), default="h11", help="HTTP/1.1 parser")
+    parser.add_argument(
+        "--demo", action="store_true", help="also run the demo echo upstream in-process"
+    )
+    parser.add_argument(
+        "--access-log", default="-", metavar="PATH", help="access log file ('-': stdout)"
+    )
+    parser.add_argument("--log-level", default="INFO", help="log level of the error log (stderr)")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+
+
+def load_config(path: str) -> Config:
+    """Read a config file (YAML or JSON).
+
+    Raises:
+        ConfigError: The file is invalid (the message names the file and field).
+        OSError: The file cannot be read.
+    """
+    try:
+        from gwtransports import configfile  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - an install without the config file loader
+        import yaml  # noqa: PLC0415
+
+        from gwcore.config import from_dict  # noqa: PLC0415
+
+        with open(path, encoding="utf-8") as f:
+            return from_dict(yaml.safe_load(f))
+    try:
+        return configfile.load_config_file(path)
+    except configfile.ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``gw serve``; returns the process exit code."""
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+    )
+    try:
+        config = load_config(args.config)
+    except (ConfigError, OSError) as exc:
+        print(f"gw serve: {exc}", file=sys.stderr)
+        return 1
+    if args.workers > 1:
+        return _supervise(args)
+    out: TextIO = sys.stdout if args.access_log == "-" else open(args.access_log, "a")  # noqa: SIM115
+    try:
+        return trio.run(_worker, args, config, out)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+def _demo_port(config: Config) -> int:
+    """The demo upstream's port: the one the config's ``demo`` service names."""
+    for name in ("demo", "echo"):
+        service = config.services.get(name)
+        if service and service.endpoints:
+            port = urlsplit(service.endpoints[0].url).port
+            if port:
+                return port
+    return 9001
+
+
+async def _worker(args: argparse.Namespace, config: Config, out: TextIO) -> int:
+    gateway = Gateway(config, rng=random.Random())
+    server = Server(gateway, access_log=AccessLog(out, config.access_log), http=args.http)
+    try:
+        listeners = await open_listeners(config.listen, reuse_port=args.reuse_port)
+    except OSError as exc:
+        log.error("cannot listen: %s", exc)
+        return 1
+    async with trio.open_nursery() as nursery:
+        if args.demo:
+            port = await nursery.start(serve_demo, "127.0.0.1", _demo_port(config))
+            log.info("demo echo upstream on http://127.0.0.1:%d", port)
+        for task in EXTRA_TASKS:
+            nursery.start_soon(task, server, args)
+        nursery.start_soon(_signals, server, args.config)
+        for listener, tls in listeners:
+            host, port = listener.socket.getsockname()[:2]
+            scheme = "https" if tls else "http"
+            log.info("gw serving on %s://%s:%d (pid %d)", scheme, host, port, os.getpid())
+        await server.serve(listeners)
+        # ``serve`` returns after the drain: stop the helpers too.
+        nursery.cancel_scope.cancel()
+    return 0
+
+
+async def _signals(server: Server, path: str) -> None:
+    with trio.open_signal_receiver(signal.SIGHUP, signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                reload(server, path)
+            else:
+                log.info("shutting down: draining for up to %ss", server.settings.grace)
+                server.shutdown()
+
+
+def reload(server: Server, path: str) -> bool:
+    """Re-read the config file and apply it; an invalid file changes nothing.
+
+    Returns:
+        Whether the new config is now serving.
+    """
+    before = server.gateway.config.listen
+    try:
+        config = load_config(path)
+        applied = server.apply(ConfigReplaced(config=config))
+    except (ConfigError, OSError) as exc:
+        log.error("reload refused, the previous config keeps serving: %s", exc)
+        return False
+    if config.listen != before:
+        log.warning("reload: listener changes take effect on restart")
+    log.info("reloaded %s (generation %d)", path, applied.generation)
+    for line in applied.warnings:
+        log.warning("reload: %s", line)
+    return True
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """Start ``args.workers`` worker processes and forward signals to them."""
+    base = [sys.executable, "-m", "gwtransports.cli", "serve", "-c", args.config]
+    base += ["--http", args.http, "--access-log", args.access_log, "--log-level", args.log_level]
+    children = []
+    for i in range(args.workers):
+        extra = ["--demo"] if args.demo and i == 0 else []
+        children.append(subprocess.Popen([*base, *extra, "--reuse-port"]))
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, forward)
+    codes = [child.wait() for child in children]
+    return max(codes, default=0)

@@ -1,0 +1,376 @@
+"""Carrying out one ``Forward``: attempts, retries, and streaming both ways.
+
+Theory of operation
+-------------------
+For each attempt the core decided::
+
+    pooled or new connection ──(ConnectFailed)──────────────┐
+      send head (+ body, from the replay buffer, then client) │
+      await response head within response_timeout ──(UpstreamTimedOut / UpstreamReset)
+      ResponseReceived ───────────────────────────────────────┤
+                                        gw.outcome ◀─────────┘
+           None: stream the response, finish() │ Forward: next attempt │ raises: error answer
+
+The request body goes to the upstream as it arrives; its first 64 KiB are kept
+(:class:`~gwtransports._http1.ReplayBuffer`) so a retry can send it again. A
+larger body that already went out cannot be replayed: if the core asks for a
+retry then, the client gets 502 instead.
+
+A pooled connection may have been closed by the upstream while idle. If it
+fails before any response byte arrives, the attempt is repeated once on a new
+connection without telling the core: that is the pool's fault, not the
+endpoint's. For a request that is not idempotent this happens only when nothing
+of it was written (Go's ``net/http`` draws the same line).
+
+Once response bytes went to the client, an upstream failure can only be
+signalled by closing the client connection (:class:`AbortConnection`): a
+truncated response must never look complete.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from gwcore.errors import GatewayError
+from gwcore.events import (
+    ConnectFailed,
+    Forward,
+    Outcome,
+    ResponseReceived,
+    UpstreamReset,
+    UpstreamTimedOut,
+)
+from gwtransports._http1 import (
+    Exchange,
+    HttpError,
+    ReplayBuffer,
+    client_headers,
+    error_from_gateway,
+    upstream_headers,
+)
+from gwtransports._parser import END, NEED_DATA, ParseError, ResponseHead, ServerParser
+from gwtransports.trio.upstream import BROKEN, ConnectError, UpstreamConn
+
+if TYPE_CHECKING:
+    from gwtransports.trio.server import Server
+
+__all__ = ["AbortConnection", "UpstreamConn", "forward", "to_client"]
+
+RECEIVE_SIZE = 64 * 1024
+
+
+class AbortConnection(Exception):
+    """Close the client connection without (further) answer: the client went
+    away, or a response already started cannot be completed."""
+
+
+class _Aborted(AbortConnection):
+    """The upstream failed mid-response; the core was told and the attempt ended."""
+
+
+class _UpstreamBroke(Exception):
+    """The upstream connection failed; ``got_bytes``: a response byte had arrived."""
+
+    def __init__(self, reason: str, got_bytes: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.got_bytes = got_bytes
+
+
+async def to_client(stream: trio.abc.Stream, data: bytes) -> None:
+    try:
+        await stream.send_all(data)
+    except BROKEN:
+        raise AbortConnection from None
+
+
+class _Body:
+    """The client's request body across attempts."""
+
+    __slots__ = ("length", "limit", "received", "replay")
+
+    def __init__(self, length: int | None, limit: int | None) -> None:
+        self.length = length  # None: no body; -1: chunked
+        self.limit = limit
+        self.received = 0
+        self.replay = ReplayBuffer()
+
+    @property
+    def replayable(self) -> bool:
+        # Everything read so far is still at hand (or nothing was read yet).
+        return self.length is None or self.replay.size >= 0
+
+
+async def _client_chunk(
+    stream: trio.abc.Stream, parser: ServerParser, idle: float
+) -> bytes | bytearray | None:
+    """The next piece of the request body, ``None`` at its end."""
+    while True:
+        try:
+            ev = parser.next_event()
+        except ParseError as exc:
+            raise HttpError(exc.status, exc.detail) from None
+        if isinstance(ev, (bytes, bytearray)):
+            return ev
+        if ev is END:
+            return None
+        if ev is not NEED_DATA:
+            raise AbortConnection
+        data = b""
+        with trio.move_on_after(idle) as scope:
+            try:
+                data = bytes(await stream.receive_some(RECEIVE_SIZE))
+            except BROKEN:
+                raise AbortConnection from None
+        if scope.cancelled_caught:
+            raise HttpError(408, "request body not received in time")
+        if not data:
+            raise AbortConnection
+        parser.receive_data(data)
+
+
+async def _send_body(
+    server: Server, stream: trio.abc.Stream, parser: ServerParser, conn: UpstreamConn, body: _Body
+) -> None:
+    up = conn.parser
+    replay = body.replay
+    for chunk in replay.chunks:
+        await conn.stream.send_all(up.send_data(chunk))
+    if not replay.complete:
+        if parser.waiting_for_continue:
+            await to_client(stream, parser.send_continue())
+        idle = server.settings.idle
+        while True:
+            piece = await _client_chunk(stream, parser, idle)
+            if piece is None:
+                replay.complete = True
+                break
+            body.received += len(piece)
+            if body.limit is not None and body.received > body.limit:
+                raise HttpError(413, f"request body larger than {body.limit} bytes")
+            replay.add(piece)
+            await conn.stream.send_all(up.send_data(piece))
+    await conn.stream.send_all(up.send_end())
+
+
+async def _attempt(
+    server: Server,
+    stream: trio.abc.Stream,
+    parser: ServerParser,
+    *,
+    fwd: Forward,
+    method: bytes,
+    body: _Body,
+) -> tuple[Outcome, UpstreamConn | None, ResponseHead | None]:
+    """One attempt: connect (or reuse), send, await the response head."""
+    pool = server.pool
+    key = f"{fwd.scheme}://{fwd.host}:{fwd.port}"
+    target = fwd.target.encode("latin-1")
+    retried_stale = False
+    while True:
+        start = trio.current_time()
+        conn = pool.checkout(key, start)
+        reused = conn is not None
+        if conn is None:
+            service = server.gateway.config.services.get(fwd.service)
+            ca = service.ca if service else None
+            try:
+                conn = await pool.connect(
+                    key,
+                    scheme=fwd.scheme,
+                    host=fwd.host,
+                    port=fwd.port,
+                    timeout=fwd.connect_timeout,
+                    ca=ca,
+                )
+            except ConnectError as exc:
+                return ConnectFailed(reason=str(exc)), None, None
+        conn.requests += 1
+        written = False
+        try:
+            try:
+                up = conn.parser
+                out = up.send_request(method, target, upstream_headers(fwd.headers, body.length))
+                if body.length is None:
+                    await conn.stream.send_all(out + up.send_end())
+                    written = True
+                else:
+                    await conn.stream.send_all(out)
+                    written = True
+                    await _send_body(server, stream, parser, conn, body)
+                head = await _read_head(conn, fwd.response_timeout)
+            except BROKEN as exc:
+                raise _UpstreamBroke(f"connection broken: {exc}", False) from None
+            except BaseException:
+                conn.close()
+                raise
+        except _UpstreamBroke as exc:
+            conn.close()
+            stale_ok = reused and not retried_stale and not exc.got_bytes and body.replayable
+            if stale_ok and (not written or fwd.idempotent):
+                retried_stale = True
+                continue
+            return UpstreamReset(request_sent=written, reason=exc.reason), None, None
+        if head is None:
+            conn.close()
+            return UpstreamTimedOut(request_sent=True), None, None
+        latency = trio.current_time() - start
+        return ResponseReceived(status=head.status, latency=latency), conn, head
+
+
+async def _read_head(conn: UpstreamConn, timeout: float) -> ResponseHead | None:
+    """The upstream's final response head; ``None`` when ``timeout`` passed first."""
+    up = conn.parser
+    got = False
+    with trio.move_on_after(timeout):
+        while True:
+            try:
+                ev = up.next_event()
+            except ParseError as exc:
+                raise _UpstreamBroke(exc.detail, got) from None
+            if ev is NEED_DATA:
+                try:
+                    data = await conn.receive()
+                except BROKEN as exc:
+                    raise _UpstreamBroke(f"connection broken: {exc}", got) from None
+                got = got or bool(data)
+                up.receive_data(data)
+                continue
+            if isinstance(ev, ResponseHead):
+                return ev
+            raise _UpstreamBroke("connection closed before a response", got)
+    return None
+
+
+async def forward(
+    server: Server,
+    stream: trio.abc.Stream,
+    parser: ServerParser,
+    *,
+    fwd: Forward,
+    ex: Exchange,
+    method: bytes,
+    length: int | None,
+) -> bool:
+    """Carry out a ``Forward`` and every retry the core asks for.
+
+    Args:
+        length: The request body's length, ``-1`` when chunked, ``None`` for none.
+
+    Returns:
+        Whether the client connection may carry another request.
+
+    Raises:
+        HttpError: Answer the client with this (no response byte was sent yet).
+        AbortConnection: Close the client connection.
+    """
+    gw = server.gateway
+    if length is not None and fwd.max_body is not None and length > fwd.max_body:
+        gw.finish(fwd, trio.current_time())
+        raise HttpError(413, f"request body larger than {fwd.max_body} bytes")
+    body = _Body(length, fwd.max_body)
+    # ``open_``: the attempt the core still counts as in flight (finish it on the
+    # way out); ``conn``: the upstream connection to close on the way out.
+    open_: Forward | None = fwd
+    conn: UpstreamConn | None = None
+    try:
+        while True:
+            ex.endpoint = fwd.endpoint
+            ex.retries = fwd.attempt
+            event, conn, head = await _attempt(
+                server, stream, parser, fwd=fwd, method=method, body=body
+            )
+            try:
+                nxt = gw.outcome(fwd, event, trio.current_time())
+            except GatewayError as exc:
+                open_ = None  # the core ended the attempt
+                raise error_from_gateway(exc) from None
+            if nxt is None:
+                if conn is None or head is None:
+                    raise HttpError(502, "upstream failed", close=False)
+                break
+            if conn is not None:
+                conn.close()  # a retried response is dropped unread
+                conn = None
+            open_ = fwd = nxt
+            if not body.replayable:
+                raise HttpError(502, "upstream failed after the request body was sent")
+        try:
+            keep = await _stream_response(
+                server, stream, parser, fwd=fwd, conn=conn, head=head, ex=ex
+            )
+        except _Aborted:
+            open_ = conn = None  # told the core, closed the upstream connection
+            raise
+        open_ = None
+        gw.finish(fwd, trio.current_time())
+        server.pool.checkin(conn, trio.current_time())
+        conn = None
+        return keep
+    finally:
+        if conn is not None:
+            conn.close()
+        if open_ is not None:
+            gw.finish(open_, trio.current_time())
+
+
+async def _stream_response(
+    server: Server,
+    stream: trio.abc.Stream,
+    parser: ServerParser,
+    *,
+    fwd: Forward,
+    conn: UpstreamConn,
+    head: ResponseHead,
+    ex: Exchange,
+) -> bool:
+    """Send the response head and stream the body; pieces already parsed go out
+    together in one write (a small response is one ``send``)."""
+    headers = client_headers(head.headers)
+    close = server.draining or parser.body_pending
+    if close:
+        headers = [*headers, (b"connection", b"close")]
+    pending = [parser.send_response(head.status, headers, head.reason)]
+    ex.status = head.status
+    ex.response_started = True
+    up = conn.parser
+    timeout = fwd.response_timeout
+    sent = 0
+    try:
+        while True:
+            ev = up.next_event()
+            if isinstance(ev, (bytes, bytearray)):
+                sent += len(ev)
+                pending.append(parser.send_data(ev))
+                continue
+            if ev is NEED_DATA:
+                await to_client(stream, b"".join(pending) if len(pending) > 1 else pending[0])
+                pending.clear()
+                got: bytes | None = None
+                with trio.move_on_after(timeout):
+                    got = await conn.receive()
+                if got is None:
+                    raise _UpstreamBroke("response body timed out", True)
+                up.receive_data(got)
+                continue
+            if ev is END:
+                pending.append(parser.send_end())
+                await to_client(stream, b"".join(pending))
+                ex.bytes_out = sent
+                return not close and parser.keep_alive
+            raise _UpstreamBroke("connection closed mid-response", True)
+    except (_UpstreamBroke, ParseError, *BROKEN) as exc:
+        ex.bytes_out = sent
+        reason = exc.reason if isinstance(exc, _UpstreamBroke) else str(exc)
+        conn.close()
+        gw = server.gateway
+        try:
+            event = UpstreamReset(request_sent=True, response_started=True, reason=reason)
+            nxt = gw.outcome(fwd, event, trio.current_time())
+        except GatewayError:
+            pass
+        else:
+            gw.finish(nxt or fwd, trio.current_time())
+        raise _Aborted from None

@@ -1,0 +1,488 @@
+"""The trio gateway server: listeners, client connections, drain and reload.
+
+Theory of operation
+-------------------
+One task per client connection runs a loop of request cycles::
+
+    read head (HeadScanner + parser, header_read deadline -> 408)
+      -> check_framing -> gwcore decide -> Respond | Forward (trio/_proxy.py)
+      -> access log line -> next cycle, or close
+
+Keep-alive connections wait for their next request for ``timeouts.idle``; that
+wait is the only place a connection is idle, so draining (SIGTERM) cancels
+exactly those waits and lets every request in progress finish. A connection
+whose request broke framing rules is closed, never reused.
+
+Everything that changes the gateway's config goes through :meth:`Server.apply`
+(SIGHUP reload today; the admin API and the etcd watcher later), so the
+connection loops only ever read ``self.gateway`` and ``self.settings``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from email.utils import formatdate
+from typing import Protocol
+
+import trio
+
+from gwcore.config import Config, Listener
+from gwcore.errors import GatewayError
+from gwcore.events import (
+    Applied,
+    Change,
+    Forward,
+    Outcome,
+    ProbeFailed,
+    ProbeSucceeded,
+    Request,
+    Respond,
+    StartProbe,
+)
+from gwtransports._accesslog import AccessLog
+from gwtransports._http1 import (
+    REASONS,
+    Exchange,
+    HeadScanner,
+    HttpError,
+    RequestIds,
+    Settings,
+    check_framing,
+    core_headers,
+    error_from_gateway,
+    error_response,
+)
+from gwtransports._parser import NEED_DATA, PARSERS, ParseError, RequestHead, ServerParser
+from gwtransports._pool_state import PoolState
+from gwtransports.trio import _proxy
+from gwtransports.trio.upstream import UpstreamPool, probe
+
+__all__ = ["GatewayLike", "Server", "open_listeners"]
+
+log = logging.getLogger("gw")
+
+RECEIVE_SIZE = 64 * 1024
+
+
+class GatewayLike(Protocol):
+    """What the server needs from :class:`gwcore.gateway.Gateway`."""
+
+    @property
+    def config(self) -> Config: ...
+    def decide(self, request: Request, now: float) -> Forward | Respond: ...
+    def outcome(self, forward: Forward, event: Outcome, now: float) -> Forward | None: ...
+    def finish(self, forward: Forward, now: float) -> None: ...
+    def apply(self, change: Change, now: float) -> Applied: ...
+    def tick(self, now: float) -> tuple[StartProbe, ...]: ...
+    def next_deadline(self) -> float | None: ...
+    def probe_result(self, event: ProbeSucceeded | ProbeFailed, now: float) -> None: ...
+
+
+class _Date:
+    """The ``Date`` header value, formatted once per second."""
+
+    __slots__ = ("_sec", "value")
+
+    def __init__(self) -> None:
+        self._sec = -1
+        self.value = b""
+
+    def get(self) -> bytes:
+        sec = int(time.time())
+        if sec != self._sec:
+            self._sec = sec
+            self.value = formatdate(sec, usegmt=True).encode()
+        return self.value
+
+
+class Server:
+    """The gateway on trio: serves clients, executes the core's decisions.
+
+    Args:
+        gateway: The core (or anything with the same methods).
+        access_log: Where request lines go; ``None`` logs nothing.
+        http: Parser name from :data:`gwtransports._parser.PARSERS`.
+        pool: Upstream pool bookkeeping (bounds, idle expiry).
+    """
+
+    def __init__(
+        self,
+        gateway: GatewayLike,
+        *,
+        access_log: AccessLog | None = None,
+        http: str = "h11",
+        pool: PoolState[_proxy.UpstreamConn] | None = None,
+    ) -> None:
+        self.gateway = gateway
+        self.settings = Settings.from_config(gateway.config)
+        self.access_log = access_log
+        self._server_parser, client_parser = PARSERS[http]
+        self.pool = UpstreamPool(client_parser, pool or PoolState())
+        self.ids = RequestIds()
+        self.date = _Date()
+        self._slots = trio.lowlevel.ParkingLot()
+        #: Client connections open now.
+        self.active = 0
+        #: True once shutdown began: no new requests, keep-alive ends.
+        self.draining = False
+        self._idle_scopes: set[trio.CancelScope] = set()
+        self._accept_scope: trio.CancelScope | None = None
+        self._quiet = trio.Event()
+
+    # ------------------------------------------------------------------ config
+
+    def apply(self, change: Change) -> Applied:
+        """Apply one config change through the core (the only way config changes).
+
+        Raises:
+            ConfigError: The change is refused; the old config keeps serving.
+        """
+        applied = self.gateway.apply(change, trio.current_time())
+        if applied.changed:
+            self.settings = Settings.from_config(self.gateway.config)
+            self._slots.unpark_all()
+        return applied
+
+    # ----------------------------------------------------------------- serving
+
+    async def serve(
+        self,
+        listeners: Sequence[tuple[trio.SocketListener, ssl.SSLContext | None]],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Accept on every listener until :meth:`shutdown`, then drain.
+
+        Returns after the drain: every connection closed, or ``grace`` elapsed.
+        """
+        async with trio.open_nursery() as conns:
+            async with trio.open_nursery() as front:
+                self._accept_scope = front.cancel_scope
+                for listener, tls in listeners:
+                    front.start_soon(self._accept_loop, listener, tls, conns)
+                front.start_soon(self._timer, front)
+                task_status.started()
+            for listener, _ in listeners:
+                await listener.aclose()
+            with trio.move_on_after(self.settings.grace):
+                while self.active:
+                    await self._quiet.wait()
+            conns.cancel_scope.cancel()
+        self.pool.close_all()
+        if self.access_log:
+            self.access_log.flush()
+
+    def shutdown(self) -> None:
+        """Stop accepting, end idle keep-alive connections, let requests finish."""
+        self.draining = True
+        if self._accept_scope is not None:
+            self._accept_scope.cancel()
+        for scope in self._idle_scopes:
+            scope.cancel()
+        if not self.active:
+            self._quiet.set()
+
+    async def _accept_loop(
+        self, listener: trio.SocketListener, tls: ssl.SSLContext | None, conns: trio.Nursery
+    ) -> None:
+        while True:
+            # Back-pressure: past max_connections, accept waits (the kernel's
+            # backlog queues new clients) instead of failing anything.
+            while self.active >= self.settings.max_connections:
+                await self._slots.park()
+            try:
+                stream = await listener.accept()
+            except OSError as exc:  # EMFILE and friends: wait, never crash the worker
+                log.warning("accept failed: %s", exc)
+                await trio.sleep(0.1)
+                continue
+            self.active += 1
+            conns.start_soon(self._connection, stream, tls)
+
+    async def _timer(self, nursery: trio.Nursery) -> None:
+        """Active probes when the core says so; pool expiry; access log flush."""
+        while True:
+            now = trio.current_time()
+            for cmd in self.gateway.tick(now):
+                nursery.start_soon(self._probe, cmd)
+            self.pool.expire(now)
+            if self.access_log:
+                self.access_log.flush()
+            wake = now + 0.2
+            deadline = self.gateway.next_deadline()
+            if deadline is not None:
+                wake = max(min(wake, deadline), now + 0.005)
+            await trio.sleep_until(wake)
+
+    async def _probe(self, cmd: StartProbe) -> None:
+        service = self.gateway.config.services.get(cmd.service)
+        reason = await probe(cmd, self.pool, service.ca if service else None)
+        now = trio.current_time()
+        if reason is None:
+            self.gateway.probe_result(
+                ProbeSucceeded(service=cmd.service, endpoint=cmd.endpoint), now
+            )
+        else:
+            self.gateway.probe_result(
+                ProbeFailed(service=cmd.service, endpoint=cmd.endpoint, reason=reason), now
+            )
+
+    # ------------------------------------------------------------- connection
+
+    async def _connection(self, stream: trio.SocketStream, tls: ssl.SSLContext | None) -> None:
+        client = "-"
+        try:
+            try:
+                client = stream.socket.getpeername()[0]
+                stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                return
+            conn: trio.abc.Stream = stream
+            scheme = "http"
+            if tls is not None:
+                scheme = "https"
+                tls_stream = trio.SSLStream(stream, tls, server_side=True, https_compatible=True)
+                try:
+                    with trio.fail_after(self.settings.header_read):
+                        await tls_stream.do_handshake()
+                except trio.TooSlowError:
+                    return
+                conn = tls_stream
+            await self._cycles(conn, client, scheme)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError):
+            pass  # the client went away; nothing to answer
+        except Exception:
+            log.exception("connection from %s failed", client)
+        finally:
+            self.active -= 1
+            self._slots.unpark()
+            if self.draining and not self.active:
+                self._quiet.set()
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(stream)
+
+    async def _cycles(self, stream: trio.abc.Stream, client: str, scheme: str) -> None:
+        s = self.settings
+        parser = self._server_parser(s.max_header_bytes)
+        scanner = HeadScanner(s.max_request_line, s.max_header_bytes)
+        first = True
+        while not self.draining or first:
+            s = self.settings
+            scanner.max_request_line, scanner.max_header_bytes = (
+                s.max_request_line,
+                s.max_header_bytes,
+            )
+            head = await self._read_head(stream, parser, scanner, client, first)
+            if head is None:
+                return
+            first = False
+            if not await self._request(stream, parser, head, client, scheme):
+                return
+            if not parser.start_next_cycle():
+                return
+
+    async def _read_head(
+        self,
+        stream: trio.abc.Stream,
+        parser: ServerParser,
+        scanner: HeadScanner,
+        client: str,
+        first: bool,
+    ) -> RequestHead | None:
+        """Read one request head; ``None`` when the connection should just close."""
+        s = self.settings
+        complete = scanner.reset(parser.buffered())
+        try:
+            if not complete and not first:
+                # Keep-alive: wait for the next request's first bytes, cancellably.
+                with trio.move_on_after(s.idle) as idle:
+                    self._idle_scopes.add(idle)
+                    try:
+                        data = bytes(await stream.receive_some(RECEIVE_SIZE))
+                    finally:
+                        self._idle_scopes.discard(idle)
+                if idle.cancelled_caught or not data:
+                    return None
+                parser.receive_data(data)
+                complete = scanner.feed(data)
+            with trio.move_on_after(s.header_read) as deadline:
+                while True:
+                    if complete:
+                        ev = parser.next_event()
+                        if isinstance(ev, RequestHead):
+                            return ev
+                        if ev is not NEED_DATA:
+                            return None
+                    data = bytes(await stream.receive_some(RECEIVE_SIZE))
+                    if not data:
+                        return None
+                    parser.receive_data(data)
+                    complete = scanner.feed(data)
+            assert deadline.cancelled_caught
+            error = HttpError(408, "request head not received in time")
+        except HttpError as exc:
+            error = exc
+        except ParseError as exc:
+            error = HttpError(exc.status, exc.detail)
+        rid = self.ids.next()
+        ex = Exchange(time.time(), client, "-", "-", rid)
+        await self.send_error(stream, None, error, ex, head=False)
+        self._log(ex)
+        return None
+
+    async def _request(
+        self,
+        stream: trio.abc.Stream,
+        parser: ServerParser,
+        head: RequestHead,
+        client: str,
+        scheme: str,
+    ) -> bool:
+        """Serve one request. Returns whether the connection may carry another."""
+        rid = self.ids.next()
+        method = head.method.decode("ascii")
+        target = head.target.decode("latin-1")
+        ex = Exchange(time.time(), client, method, target, rid)
+        is_head = method == "HEAD"
+        try:
+            length, chunked, _ = check_framing(head.headers, head.http_version)
+            if not chunked and not length:
+                parser.next_event()  # the (empty) body's end: the request is complete
+            request = Request(
+                method=method,
+                target=target,
+                headers=core_headers(head.headers),
+                client=client,
+                scheme=scheme,
+                request_id=rid,
+            )
+            try:
+                cmd = self.gateway.decide(request, trio.current_time())
+            except GatewayError as exc:
+                raise error_from_gateway(exc) from None
+            ex.request_id = cmd.request_id
+            ex.route = cmd.route
+            if isinstance(cmd, Respond):
+                await self._respond(stream, parser, cmd, ex, is_head)
+                return not self.draining and parser.keep_alive
+            body = -1 if chunked else (length or None)
+            return await _proxy.forward(
+                self, stream, parser, fwd=cmd, ex=ex, method=head.method, length=body
+            )
+        except HttpError as err:
+            if not ex.response_started:
+                await self.send_error(stream, parser, err, ex, head=is_head)
+            return not err.close and not self.draining and parser.keep_alive
+        except _proxy.AbortConnection:
+            return False
+        except Exception:
+            log.exception("request %s failed", ex.request_id)
+            if not ex.response_started:
+                internal = HttpError(500, "internal error")
+                await self.send_error(stream, parser, internal, ex, head=is_head)
+            return False
+        finally:
+            self._log(ex)
+
+    async def _respond(
+        self,
+        stream: trio.abc.Stream,
+        parser: ServerParser,
+        cmd: Respond,
+        ex: Exchange,
+        is_head: bool,
+    ) -> None:
+        body = cmd.body
+        headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in cmd.headers]
+        if not any(n == b"content-type" for n, _ in headers):
+            headers.append((b"content-type", b"text/plain; charset=utf-8"))
+        headers += [
+            (b"content-length", str(len(body)).encode()),
+            (b"date", self.date.get()),
+            (b"x-request-id", cmd.request_id.encode("latin-1", "replace")),
+        ]
+        if self.draining or parser.body_pending:
+            headers.append((b"connection", b"close"))
+        out = parser.send_response(cmd.status, headers, REASONS.get(cmd.status, b""))
+        ex.status = cmd.status
+        ex.response_started = True
+        if body and not is_head and cmd.status not in (204, 304):
+            out += parser.send_data(body)
+            ex.bytes_out = len(body)
+        out += parser.send_end()
+        await _proxy.to_client(stream, out)
+
+    async def send_error(
+        self,
+        stream: trio.abc.Stream,
+        parser: ServerParser | None,
+        err: HttpError,
+        ex: Exchange,
+        *,
+        head: bool,
+    ) -> None:
+        """Answer with the JSON error body (best effort: the client may be gone)."""
+        if parser is not None and parser.body_pending:
+            err.close = True  # an unread body cannot be skipped safely: close after
+        headers, body = error_response(err, ex.request_id)
+        headers.append((b"date", self.date.get()))
+        ex.status = err.status
+        ex.response_started = True
+        try:
+            if parser is None:
+                # The head never parsed: write the answer raw and close.
+                lines = [b"HTTP/1.1 %d %s\r\n" % (err.status, REASONS.get(err.status, b""))]
+                lines += [b"%s: %s\r\n" % (n, v) for n, v in headers]
+                await stream.send_all(b"".join(lines) + b"\r\n" + body)
+            else:
+                out = parser.send_response(err.status, headers, REASONS.get(err.status, b""))
+                if not head:
+                    out += parser.send_data(body)
+                await stream.send_all(out + parser.send_end())
+            ex.bytes_out = 0 if head else len(body)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError):
+            pass
+
+    def _log(self, ex: Exchange) -> None:
+        if self.access_log is not None:
+            self.access_log.log(ex, time.time())
+
+
+def _tls_context(listener: Listener) -> ssl.SSLContext | None:
+    if listener.tls is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(listener.tls.cert, listener.tls.key)
+    ctx.set_alpn_protocols(["http/1.1"])
+    if listener.tls.client_ca:
+        ctx.load_verify_locations(listener.tls.client_ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+async def open_listeners(
+    listeners: Sequence[Listener], *, reuse_port: bool = False, backlog: int = 1024
+) -> list[tuple[trio.SocketListener, ssl.SSLContext | None]]:
+    """Bind every configured listener (SO_REUSEPORT when several workers share it).
+
+    Raises:
+        OSError: An address cannot be bound.
+        ssl.SSLError: A certificate or key file cannot be loaded.
+    """
+    out = []
+    for spec in listeners:
+        ctx = _tls_context(spec)
+        infos = await trio.socket.getaddrinfo(spec.host, spec.port, type=socket.SOCK_STREAM)
+        family, type_, proto, _, addr = infos[0]
+        sock = trio.socket.socket(family, type_, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        await sock.bind(addr)
+        sock.listen(backlog)
+        out.append((trio.SocketListener(sock), ctx))
+    return out
