@@ -35,13 +35,11 @@ injected ``random.Random`` so replicas do not reconnect in lock-step).
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import final
 from urllib.parse import urlsplit
 
 from gwcore import config as _config
+from gwcore._backoff import Backoff
 from gwcore.errors import ConfigError, FieldError
 from gwcore.events import (
     Change,
@@ -101,14 +99,7 @@ def _check_segment(kind: str, name: str) -> None:
 
 
 def route_key(prefix: str, name: str) -> str:
-    """Return the etcd key of a route.
-
-    Args:
-        prefix: The gateway's key prefix, e.g. ``/gw/``.
-        name: The route's name.
-
-    Returns:
-        ``<prefix>routes/<name>``.
+    """Return the etcd key of a route (``<prefix>routes/<name>``).
 
     Raises:
         ValueError: When the prefix or the name is malformed.
@@ -130,10 +121,7 @@ def service_key(prefix: str, name: str) -> str:
 
 
 def instance_key(prefix: str, service: str, instance: str) -> str:
-    """Return the etcd key of a registered instance.
-
-    Returns:
-        ``<prefix>instances/<service>/<instance>``.
+    """Return the etcd key of an instance (``<prefix>instances/<service>/<instance>``).
 
     Raises:
         ValueError: When the prefix, service or instance id is malformed.
@@ -402,55 +390,3 @@ def snapshot_from_dict(data: object) -> tuple[dict[str, bytes], int]:
             raise ConfigError([FieldError(f"kvs.{key}", "must be a string")])
         out[key] = value.encode("utf-8", "surrogateescape")
     return out, revision
-
-
-# --------------------------------------------------------------------------- back-off
-
-
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Backoff:
-    """Capped exponential back-off with jitter, for reconnecting to etcd.
-
-    The n-th consecutive failure waits ``base = min(cap, initial * factor**n)``
-    scaled by a random factor in ``[0.5, 1]`` ("equal jitter": never zero, so a
-    dead etcd is not hammered; spread, so replicas restarted together do not
-    reconnect in lock-step).
-
-    Attributes:
-        initial: Base delay after the first failure, seconds.
-        cap: Largest base delay, seconds.
-        factor: Growth per consecutive failure.
-    """
-
-    initial: float = 0.1
-    cap: float = 10.0
-    factor: float = 2.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.initial <= self.cap:
-            raise ValueError("need 0 < initial <= cap")
-        if self.factor < 1:
-            raise ValueError("factor must be >= 1")
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Return the wait before retry number ``attempt``.
-
-        Args:
-            attempt: Consecutive failures so far, minus one (0 for the first).
-            rng: Source of the jitter.
-
-        Returns:
-            Seconds, in ``[base / 2, base]``.
-
-        Raises:
-            ValueError: When ``attempt`` is negative.
-        """
-        if attempt < 0:
-            raise ValueError("attempt must be >= 0")
-        try:
-            grown = self.initial * self.factor**attempt
-        except OverflowError:  # long past the cap anyway
-            grown = self.cap
-        base = min(self.cap, grown)
-        return base / 2 + rng.uniform(0.0, base / 2)
