@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from gwcore._frozen import FrozenDict
 from gwcore.config import (
     Backend,
-    Balancer,
     Config,
     Endpoint,
     Health,
@@ -96,6 +95,7 @@ def three(**kwargs: object) -> Config:
 
 def request(
     target: str = "/",
+    *,
     method: str = "GET",
     host: str | None = "api.test",
     headers: Iterable[tuple[str, str]] = (),

@@ -27,22 +27,27 @@ PORTS = st.integers(min_value=1, max_value=65535)
 
 
 @pytest.mark.parametrize(
-    ("url", "identity", "host", "port", "base", "netloc"),
+    ("url", "expected"),
     [
-        ("http://a", "http://a", "a", 80, "", "a"),
-        ("http://a/", "http://a", "a", 80, "", "a"),
-        ("https://A.Example:8443/api/", "https://a.example:8443/api", "a.example", 8443, "/api", "a.example:8443"),
-        ("HTTPS://h:443", "https://h", "h", 443, "", "h"),
-        ("http://[::1]:9000/x", "http://[::1]:9000/x", "::1", 9000, "/x", "[::1]:9000"),
-        ("http://[::1]", "http://[::1]", "::1", 80, "", "[::1]"),
-        ("  http://10.0.0.1:9001  ", "http://10.0.0.1:9001", "10.0.0.1", 9001, "", "10.0.0.1:9001"),
+        ("http://a", ("http://a", "a", 80, "", "a")),
+        ("http://a/", ("http://a", "a", 80, "", "a")),
+        (
+            "https://A.Example:8443/api/",
+            ("https://a.example:8443/api", "a.example", 8443, "/api", "a.example:8443"),
+        ),
+        ("HTTPS://h:443", ("https://h", "h", 443, "", "h")),
+        ("http://[::1]:9000/x", ("http://[::1]:9000/x", "::1", 9000, "/x", "[::1]:9000")),
+        ("http://[::1]", ("http://[::1]", "::1", 80, "", "[::1]")),
+        (
+            "  http://10.0.0.1:9001  ",
+            ("http://10.0.0.1:9001", "10.0.0.1", 9001, "", "10.0.0.1:9001"),
+        ),
     ],
-)  # fmt: skip
-def test_parse_url(url: str, identity: str, host: str, port: int, base: str, netloc: str) -> None:
+)
+def test_parse_url(url: str, expected: tuple[str, str, int, str, str]) -> None:
     address = parse_url(url)
-    assert (address.identity, address.host, address.port, address.base, address.netloc) == (
-        identity, host, port, base, netloc,
-    )  # fmt: skip
+    got = (address.identity, address.host, address.port, address.base, address.netloc)
+    assert got == expected
     assert parse_url(address.identity) == address
 
 
