@@ -1,171 +1,60 @@
-"""The etcd source for the trio gateway: etcd keys in, gwcore changes out.
+"""The etcd source on trio: etcd changes in, applied through the core.
 
-Theory of operation
--------------------
-``etcd3`` is blocking gRPC, so everything that talks to etcd runs in one worker
-thread; the trio loop only receives :mod:`gwcore.events` changes from a memory
-channel and never blocks on etcd. What a key means is decided by
-:func:`gwcore.store.decode`; this module only moves data.
+:class:`EtcdWatch` runs the blocking follower (:mod:`gwtransports._etcd_follow`)
+in a worker thread and hands every change to the trio loop through a memory
+channel, so the loop never blocks on etcd. :func:`apply_changes` applies them to
+the gateway; a change the core refuses is logged with its etcd key and dropped.
 
-One session of the worker thread::
+``gw serve`` wiring: :func:`add_etcd_arguments` adds the ``--etcd*`` options and
+:func:`serve_etcd` is the task that runs the watch and applies what it sees::
 
-    fresh EtcdClient ─▶ read(prefix, watched keys) at one revision R
-        ─▶ diff against what was known ─▶ changes ─▶ channel ─▶ snapshot on disk
-        ─▶ watch prefix and each key from R+1 (nothing between list and watch is lost)
-        ─▶ loop: watch events ─▶ changes ─▶ channel ─▶ snapshot
-                 every ``resync`` s: read again, deliver only the differences
-                 compaction canceled the watch / watched keys changed: new session
-                 etcd fails: EtcdUnreachable (once), back-off, new session
-
-A session always starts with a new client: ``etcd3`` refuses, for minutes, a node
-that failed once ("Trying to use a failed node"). A re-list is diffed against the
-last known state, so keys deleted while etcd was unreachable are deleted here too
-and unchanged keys cause no change at all.
-
-The last known state (raw key/values and revision) is written to a snapshot file
-after every delivered batch (temp file, fsync, rename). When etcd cannot be
-reached at start-up, the snapshot is delivered instead, so a gateway restarted
-during an etcd outage still serves what it served before.
+    watch = await nursery.start(serve_etcd, server, args)   # None: etcd not in use
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import logging
 import math
 import os
-import queue
-import random
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-import etcd3.events
-import etcd3.exceptions
 import trio
 
+from gwcore.config import Config
 from gwcore.errors import ConfigError
-from gwcore.events import Applied, Change, EtcdReachable, EtcdUnreachable
-from gwcore.store import Backoff, decode, diff, key_of, snapshot_from_dict, snapshot_to_dict
-from gwtransports.etcd_client import EtcdClient, EtcdFailure, EtcdSettings
+from gwcore.events import Applied, Change
+from gwcore.store import key_of
+from gwtransports._etcd_follow import EtcdFollower, Stopped, StoreStatus
+from gwtransports.etcd_client import PASSWORD_ENV, EtcdSettings
 
-__all__ = ["EtcdWatch", "StoreStatus", "apply_changes", "open_channel"]
+__all__ = [
+    "EtcdWatch",
+    "StoreStatus",
+    "add_etcd_arguments",
+    "apply_changes",
+    "open_channel",
+    "serve_etcd",
+    "settings_from_args",
+]
 
 log = logging.getLogger("gw.etcd")
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoreStatus:
-    """What ``/health`` and metrics say about the etcd store.
-
-    Attributes:
-        reachable: etcd answered the last call.
-        stale_since: Wall-clock time (``time.time()``) etcd became unreachable;
-            ``None`` while reachable (or before the first attempt).
-        revision: etcd revision of the state last delivered (0: none yet).
-        reason: Cause of the last failure, ``""`` when none.
-    """
-
-    reachable: bool = False
-    stale_since: float | None = None
-    revision: int = 0
-    reason: str = ""
+# The channel between the worker and the loop is unbounded: changes are small and
+# bursty (a re-list), and the worker must never wait on a busy loop while it holds
+# an etcd stream open.
+CHANNEL_BUFFER = math.inf
 
 
-class _Wake:
-    """Queue item that only wakes the worker (stop, watched keys changed)."""
+def open_channel() -> tuple[trio.MemorySendChannel[Change], trio.MemoryReceiveChannel[Change]]:
+    """The channel :meth:`EtcdWatch.run` sends into."""
+    return trio.open_memory_channel[Change](CHANNEL_BUFFER)
 
 
-_WAKE = _Wake()
-
-
-class _Relist(Exception):
-    """Start a new session at once (not a failure): compaction, keys changed."""
-
-
-class EtcdWatch:
-    """Follows etcd and sends what changed to a trio memory channel.
-
-    Args:
-        settings: How to reach etcd.
-        prefix: The gateway's key prefix (distributed mode), or ``None`` to watch
-            only the plain keys.
-        watched_keys: Plain keys used by ``etcd(key, default)`` endpoints.
-        resync: Seconds between full re-reads (a safety net under the watch).
-        snapshot_path: Where the last known state is cached, or ``None``.
-        backoff: Reconnection schedule.
-        rng: Jitter source for the back-off.
-    """
-
-    def __init__(
-        self,
-        settings: EtcdSettings,
-        *,
-        prefix: str | None = "/gw/",
-        watched_keys: frozenset[str] = frozenset(),
-        resync: float = 30.0,
-        snapshot_path: Path | None = None,
-        backoff: Backoff | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        if resync <= 0:
-            raise ValueError("resync must be > 0")
-        self.settings = settings
-        self.prefix = prefix
-        self.resync = resync
-        self.snapshot_path = snapshot_path
-        self.backoff = backoff or Backoff()
-        self._rng = rng or random.Random()
-        self._layout_prefix = prefix or "/gw/"
-        self._lock = threading.Lock()
-        self._keys = frozenset(watched_keys)
-        self._keys_changed = False
-        self._stop = threading.Event()
-        self._queue: queue.Queue[tuple[int, object]] = queue.Queue()
-        self._session_id = 0
-        self._client: EtcdClient | None = None
-        self._kvs: dict[str, bytes] = {}
-        self._revision = 0
-        self._status = StoreStatus()
-        self._send: Callable[[Change], None] = _no_send
-        self._mark_started: Callable[[], None] = _nothing
-        self._listed = False
-        self._reported: set[str] = set()
-        self._reauths = 0
-        #: Called in the worker thread with the revision between a list and the
-        #: watches that follow it (lets tests write or compact in that window).
-        self.listed_hook: Callable[[int], None] | None = None
-
-    # ------------------------------------------------------------------ public
-
-    @property
-    def status(self) -> StoreStatus:
-        """The store's health (safe to read from any thread)."""
-        return self._status
-
-    @property
-    def watched_keys(self) -> frozenset[str]:
-        """The plain keys being watched."""
-        return self._keys
-
-    @property
-    def reauthentications(self) -> int:
-        """Expired etcd tokens renewed so far (the watch went on)."""
-        client = self._client
-        return self._reauths + (client.reauthentications if client is not None else 0)
-
-    def set_watched_keys(self, keys: frozenset[str]) -> None:
-        """Watch this set of plain keys from now on (re-lists when it changed)."""
-        keys = frozenset(keys)
-        with self._lock:
-            if keys == self._keys:
-                return
-            self._keys = keys
-            self._keys_changed = True
-        self._queue.put((-1, _WAKE))
+class EtcdWatch(EtcdFollower):
+    """An :class:`EtcdFollower` run from trio (same arguments)."""
 
     async def run(
         self,
@@ -176,270 +65,206 @@ class EtcdWatch:
         """Follow etcd until cancelled, sending changes into ``send``.
 
         Reports started (for ``nursery.start``) once a first state is delivered:
-        etcd's, or the snapshot's when etcd is unreachable, or nothing when there
-        is neither. The worker thread is told to stop when this is cancelled.
+        etcd's, or the snapshot's when etcd is unreachable, or none when there is
+        neither. When cancelled, the worker thread is told to stop and left to
+        finish on its own (it closes its own client within one call timeout).
         """
         token = trio.lowlevel.current_trio_token()
-        started = threading.Event()
 
-        def send_one(change: Change) -> None:
-            trio.from_thread.run(send.send, change, trio_token=token)
+        def deliver(change: Change) -> None:
+            try:
+                trio.from_thread.run(send.send, change, trio_token=token)
+            except (trio.RunFinishedError, trio.Cancelled, trio.ClosedResourceError):
+                raise Stopped from None
 
-        def mark_started() -> None:
-            if not started.is_set():
-                started.set()
+        def started() -> None:
+            try:
                 trio.from_thread.run_sync(task_status.started, trio_token=token)
+            except (trio.RunFinishedError, trio.Cancelled):
+                raise Stopped from None
 
-        self._send = send_one
-        self._mark_started = mark_started
         try:
             await trio.to_thread.run_sync(
-                self._worker, abandon_on_cancel=True, limiter=trio.CapacityLimiter(1)
+                self.follow,
+                deliver,
+                started,
+                abandon_on_cancel=True,
+                limiter=trio.CapacityLimiter(1),
             )
         finally:
-            # The worker notices within one queue wake-up, or when its current
-            # etcd call times out; it closes its own client (closing it from
-            # here could block the loop on the watch thread).
-            self._stop.set()
-            self._queue.put((-1, _WAKE))
-
-    # ------------------------------------------------------------------ worker
-
-    def _worker(self) -> None:
-        attempt = 0
-        while not self._stop.is_set():
-            client: EtcdClient | None = None
-            try:
-                client = EtcdClient(self.settings)
-                self._client = client
-                self._session(client)
-            except _Relist:
-                continue
-            except EtcdFailure as exc:
-                if self._listed:
-                    attempt = 0  # it worked until now: the schedule starts over
-                self._listed = False
-                self._unreachable(exc.reason)
-                delay = self.backoff.delay(attempt, self._rng)
-                attempt += 1
-                log.warning("etcd unreachable (%s); retrying in %.2fs", exc.reason, delay)
-                self._stop.wait(delay)
-            except (trio.RunFinishedError, trio.Cancelled):
-                return
-            else:
-                return
-            finally:
-                if client is not None:
-                    client.close()
-                    self._reauths += client.reauthentications
-                    self._client = None
-
-    def _session(self, client: EtcdClient) -> None:
-        """One connection: list, watch, follow; returns only when told to stop."""
-        with self._lock:
-            keys = self._keys
-            self._keys_changed = False
-        self._session_id += 1
-        session = self._session_id
-        kvs, revision = client.read(self.prefix, keys)
-        self._listed = True
-        self._reachable()
-        self._deliver_list(kvs, revision, keys)
-        self._mark_started()
-        if self.listed_hook is not None:
-            self.listed_hook(revision)
-
-        def callback(response: object) -> None:
-            self._queue.put((session, response))
-
-        try:
-            if self.prefix is not None:
-                client.watch(self.prefix, callback, prefix=True, start_revision=revision + 1)
-            for key in sorted(keys):
-                client.watch(key, callback, prefix=False, start_revision=revision + 1)
-        except EtcdFailure as exc:
-            if isinstance(exc.__cause__, etcd3.exceptions.RevisionCompactedError):
-                log.info("etcd compacted past revision %d before the watch; re-listing", revision)
-                raise _Relist from exc
-            raise
-        deadline = time.monotonic() + self.resync
-        while not self._stop.is_set():
-            try:
-                owner, item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                kvs, revision = client.read(self.prefix, keys)
-                self._deliver_list(kvs, revision, keys)
-                deadline = time.monotonic() + self.resync
-                continue
-            if self._keys_changed:
-                raise _Relist
-            if owner != session or isinstance(item, _Wake):
-                continue  # a leftover of an earlier session, or a wake-up
-            if isinstance(item, etcd3.exceptions.RevisionCompactedError):
-                log.info("etcd watch canceled by compaction; re-listing")
-                raise _Relist
-            if isinstance(item, BaseException):
-                raise EtcdFailure(f"watch broke: {item}") from item
-            self._deliver_events(item, keys)
-
-    # ------------------------------------------------------------------ delivery
-
-    def _deliver(self, key: str, value: bytes | None, keys: frozenset[str]) -> None:
-        try:
-            change = decode(key, value, prefix=self._layout_prefix, watched=keys)
-        except ConfigError as exc:
-            # gwcore refused the value; the previous one stays in force.
-            log.error("etcd key %s ignored: %s", key, exc)
-            return
-        self._send(change)
-
-    def _deliver_list(self, kvs: dict[str, bytes], revision: int, keys: frozenset[str]) -> None:
-        old = {k: v for k, v in self._kvs.items() if self._relevant(k, keys)}
-        for key, value in diff(old, kvs, prefix=self._layout_prefix):
-            self._deliver(key, value, keys)
-        # A watched key that etcd never had is reported missing once, so the
-        # gateway knows its default is in force for a reason.
-        for key in sorted(keys - kvs.keys() - old.keys() - self._reported):
-            self._deliver(key, None, keys)
-        self._reported |= keys
-        self._kvs = dict(kvs)
-        self._revision = revision
-        self._status = StoreStatus(reachable=True, revision=revision)
-        self._write_snapshot()
-
-    def _deliver_events(self, response: Any, keys: frozenset[str]) -> None:
-        for event in response.events:
-            key = bytes(event.key).decode("utf-8", "surrogateescape")
-            if int(event.mod_revision) <= self._revision:
-                continue  # already seen through a (re-)list at a later revision
-            value = None if isinstance(event, etcd3.events.DeleteEvent) else bytes(event.value)
-            if value is None:
-                self._kvs.pop(key, None)
-            else:
-                self._kvs[key] = value
-            self._deliver(key, value, keys)
-        self._revision = max(self._revision, int(response.header.revision))
-        self._status = StoreStatus(reachable=True, revision=self._revision)
-        self._write_snapshot()
-
-    def _relevant(self, key: str, keys: frozenset[str]) -> bool:
-        return key in keys or (self.prefix is not None and key.startswith(self.prefix))
-
-    def _reachable(self) -> None:
-        if not self._status.reachable and self._status.stale_since is not None:
-            log.warning("etcd reachable again")
-            self._send(EtcdReachable())
-
-    def _unreachable(self, reason: str) -> None:
-        status = self._status
-        if status.stale_since is not None:
-            self._status = StoreStatus(
-                reachable=False,
-                stale_since=status.stale_since,
-                revision=status.revision,
-                reason=reason,
-            )
-            return
-        if not self._kvs and self._revision == 0:
-            self._load_snapshot()
-        self._status = StoreStatus(
-            reachable=False, stale_since=time.time(), revision=self._revision, reason=reason
-        )
-        self._send(EtcdUnreachable(reason=reason))
-        self._mark_started()
-
-    # ------------------------------------------------------------------ snapshot
-
-    def _write_snapshot(self) -> None:
-        path = self.snapshot_path
-        if path is None:
-            return
-        data = json.dumps(snapshot_to_dict(self._kvs, self._revision), indent=1)
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            with tmp.open("w", encoding="utf-8") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(path)
-            # The rename itself is durable only once the directory is synced.
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        except OSError as exc:
-            log.error("cannot write etcd snapshot %s: %s", path, exc)
-
-    def _load_snapshot(self) -> None:
-        path = self.snapshot_path
-        if path is None or not path.exists():
-            return
-        try:
-            kvs, revision = snapshot_from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, ConfigError) as exc:
-            log.error("cannot read etcd snapshot %s: %s", path, exc)
-            return
-        log.warning("etcd unreachable at start; serving snapshot of revision %d", revision)
-        with self._lock:
-            keys = self._keys
-        kvs = {k: v for k, v in kvs.items() if self._relevant(k, keys)}
-        for key, value in diff({}, kvs, prefix=self._layout_prefix):
-            self._deliver(key, value, keys)
-        self._kvs = kvs
-        self._revision = revision
+            self.stop()
 
 
-def _no_send(change: Change) -> None:
-    raise RuntimeError("EtcdWatch.run() is not running")
-
-
-def _nothing() -> None:
-    pass
-
-
-def open_channel() -> tuple[trio.MemorySendChannel[Change], trio.MemoryReceiveChannel[Change]]:
-    """The channel :meth:`EtcdWatch.run` sends into (unbounded, see below)."""
-    return trio.open_memory_channel[Change](CHANNEL_BUFFER)
-
-
-class _Applier(Protocol):
+class _Keys(Protocol):
     @property
     def watched_keys(self) -> frozenset[str]: ...
 
+
+class _Applier(_Keys, Protocol):
     def apply(self, change: Change, now: float) -> Applied: ...
 
 
 async def apply_changes(
     gateway: _Applier,
     receive: trio.MemoryReceiveChannel[Change],
-    watch: EtcdWatch,
+    watch: EtcdFollower,
     *,
+    apply: Callable[[Change], Applied] | None = None,
     now: Callable[[], float] = trio.current_time,
-    on_applied: Callable[[Change, Applied], None] | None = None,
 ) -> None:
-    """Apply every change from the etcd source to the gateway, until the channel closes.
+    """Apply every change from the etcd source to the gateway until the channel closes.
 
-    A change the gateway refuses (``ConfigError``) is logged with its etcd key
-    and dropped; the gateway keeps its previous state. When the gateway's plain
-    keys change (a service from etcd brings an ``etcd(...)`` endpoint), the
-    watch follows.
+    A change the core refuses (``ConfigError``) is logged with its etcd key and
+    dropped; the gateway keeps its previous state. When the gateway's plain keys
+    change (a service from etcd brings an ``etcd(...)`` endpoint), the watch
+    follows them.
+
+    Args:
+        gateway: The core (for ``watched_keys``, and ``apply`` unless given).
+        receive: Where the changes come from.
+        watch: The source, told about new plain keys.
+        apply: Applies one change (``Server.apply``, which also refreshes the
+            server's settings); defaults to ``gateway.apply(change, now())``.
+        now: The clock passed to ``gateway.apply``.
     """
-    prefix = watch.prefix or "/gw/"
+    apply_ = apply or (lambda change: gateway.apply(change, now()))
     async for change in receive:
-        try:
-            applied = gateway.apply(change, now())
-        except ConfigError as exc:
-            log.error("etcd key %s refused: %s", key_of(change, prefix) or "-", exc)
-            continue
-        for warning in applied.warnings:
-            log.warning("etcd key %s: %s", key_of(change, prefix) or "-", warning)
-        watch.set_watched_keys(gateway.watched_keys)
-        if on_applied is not None:
-            on_applied(change, applied)
+        _apply_one(apply_, gateway, watch, change)
 
 
-# The memory channel between the worker and the loop is unbounded: changes are
-# small and bursty (a re-list), and the worker must never wait on a slow loop
-# while holding an etcd stream open.
-CHANNEL_BUFFER = math.inf
+def _apply_one(
+    apply: Callable[[Change], Applied], gateway: _Keys, watch: EtcdFollower, change: Change
+) -> None:
+    prefix = watch.prefix or "/gw/"
+    try:
+        applied = apply(change)
+    except ConfigError as exc:
+        log.error("etcd key %s refused: %s", key_of(change, prefix) or "-", exc)
+        return
+    for warning in applied.warnings:
+        log.warning("etcd key %s: %s", key_of(change, prefix) or "-", warning)
+    watch.set_watched_keys(gateway.watched_keys)
+
+
+# --------------------------------------------------------------------------- gw serve
+
+
+def add_etcd_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``--etcd*`` options of ``gw serve``."""
+    group = parser.add_argument_group("etcd")
+    group.add_argument(
+        "--etcd",
+        metavar="URL[,URL...]",
+        help="distributed mode: routes, services and instances live in etcd under the prefix",
+    )
+    group.add_argument("--etcd-prefix", metavar="PREFIX", help="key prefix (default /gw/)")
+    group.add_argument("--etcd-user", metavar="USER", help="etcd auth user")
+    group.add_argument(
+        "--etcd-password", metavar="PASSWORD", help=f"etcd auth password (or ${PASSWORD_ENV})"
+    )
+    group.add_argument("--etcd-ca", metavar="FILE", help="CA file for TLS to etcd")
+    group.add_argument("--etcd-cert", metavar="FILE", help="client certificate for TLS to etcd")
+    group.add_argument("--etcd-key", metavar="FILE", help="client key for TLS to etcd")
+    group.add_argument(
+        "--etcd-snapshot",
+        metavar="PATH",
+        help="cache of the last etcd state, served when etcd is down at start "
+        "(default: <config>.etcd.json)",
+    )
+
+
+def settings_from_args(
+    args: argparse.Namespace, config: Config
+) -> tuple[EtcdSettings, str | None] | None:
+    """The etcd settings and prefix for ``gw serve``, or ``None`` when etcd is unused.
+
+    ``--etcd`` switches distributed mode on (the prefix is watched); the config's
+    ``etcd:`` section alone only serves its ``etcd(key, default)`` endpoints.
+    Options override the section's fields.
+    """
+    section = config.etcd
+    urls = tuple(u.strip() for u in (getattr(args, "etcd", None) or "").split(",") if u.strip())
+    if not urls and (section is None or not section.endpoints):
+        return None
+
+    def pick(option: str, field: str) -> str | None:
+        value: str | None = getattr(args, option, None)
+        if value is None and section is not None:
+            value = getattr(section, field)
+        return value
+
+    user = pick("etcd_user", "user")
+    password = pick("etcd_password", "password")
+    if password is None and user is not None:
+        password = os.environ.get(PASSWORD_ENV)
+    settings = EtcdSettings(
+        endpoints=urls or (section.endpoints if section is not None else ()),
+        user=user,
+        password=password if user is not None else None,
+        ca=pick("etcd_ca", "ca"),
+        cert=pick("etcd_cert", "cert"),
+        key=pick("etcd_key", "key"),
+    )
+    prefix = getattr(args, "etcd_prefix", None) or (section.prefix if section else "/gw/")
+    return settings, (prefix if urls else None)
+
+
+async def serve_etcd(
+    server: _Server,
+    args: argparse.Namespace,
+    *,
+    task_status: trio.TaskStatus[EtcdWatch | None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the etcd watch for ``gw serve`` and apply what it sees to ``server``.
+
+    Starts (for ``nursery.start``) with the :class:`EtcdWatch` once the first
+    state is applied (so the first request already sees it), or with ``None``
+    when etcd is not in use. ``watch.status`` is what ``/health`` reports.
+    """
+    config = server.gateway.config
+    found = settings_from_args(args, config)
+    if found is None:
+        task_status.started(None)
+        return
+    settings, prefix = found
+    snapshot = getattr(args, "etcd_snapshot", None) or f"{args.config}.etcd.json"
+    watch = EtcdWatch(
+        settings,
+        prefix=prefix,
+        watched_keys=server.gateway.watched_keys,
+        resync=config.etcd.resync if config.etcd else 30.0,
+        snapshot_path=Path(snapshot),
+    )
+    send, receive = open_channel()
+    mode = f"distributed mode, prefix {prefix}" if prefix else "etcd(...) endpoints only"
+    log.info("etcd: %s (%s)", ",".join(settings.endpoints), mode)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(watch.run, send)
+        # Apply what arrived before serving starts, then keep applying.
+        while True:
+            try:
+                change = receive.receive_nowait()
+            except trio.WouldBlock:
+                break
+            _apply_one(server.apply, server.gateway, watch, change)
+        nursery.start_soon(_follow_changes, server, receive, watch)
+        task_status.started(watch)
+
+
+async def _follow_changes(
+    server: _Server, receive: trio.MemoryReceiveChannel[Change], watch: EtcdFollower
+) -> None:
+    async for change in receive:
+        _apply_one(server.apply, server.gateway, watch, change)
+
+
+class _Gateway(_Keys, Protocol):
+    @property
+    def config(self) -> Config: ...
+
+
+class _Server(Protocol):
+    @property
+    def gateway(self) -> _Gateway: ...
+
+    def apply(self, change: Change) -> Applied: ...
