@@ -113,7 +113,7 @@ def import_document(doc: object) -> dict[str, Any]:
     if isinstance(doc.get("x-gw-routes"), dict) and isinstance(doc.get("x-gw-services"), dict):
         return {"routes": dict(doc["x-gw-routes"]), "services": dict(doc["x-gw-services"])}
     base, server_endpoints = _servers(doc)
-    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    info: dict[str, Any] = doc["info"] if isinstance(doc.get("info"), dict) else {}
     service = str(doc.get("x-gw-service") or _slug(str(info.get("title", "api"))))
     default_endpoints = _endpoints(doc) or server_endpoints
     services: dict[str, dict[str, Any]] = {}

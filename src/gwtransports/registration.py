@@ -24,6 +24,7 @@ If the process dies instead, the gateway drops the instance when ``ttl`` passes.
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -34,7 +35,7 @@ from urllib.parse import quote
 import anyio
 import httpx
 
-__all__ = ["Registration", "RegistrationError", "aregister", "register"]
+__all__ = ["Registration", "RegistrationError", "aregister", "register", "tls_context"]
 
 log = logging.getLogger("gw.registration")
 
@@ -77,15 +78,45 @@ def _check(response: httpx.Response, what: str) -> dict[str, Any]:
     return result
 
 
+def tls_context(
+    verify: bool | str = True, cert: str | tuple[str, str] | None = None
+) -> ssl.SSLContext | bool:
+    """What httpx's ``verify`` should be for an admin API behind (mutual) TLS.
+
+    Args:
+        verify: ``True`` (system CAs), ``False`` (no check) or a CA file.
+        cert: Client certificate file (key included), or ``(cert, key)``.
+
+    Returns:
+        An SSL context, or ``verify`` itself when no file is involved.
+    """
+    if cert is None and not isinstance(verify, str):
+        return verify
+    if isinstance(verify, str):
+        context = ssl.create_default_context(cafile=verify)
+    else:
+        context = ssl.create_default_context()
+        if not verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+    if cert is not None:
+        cert_file, key_file = cert if isinstance(cert, tuple) else (cert, None)
+        context.load_cert_chain(cert_file, key_file)
+    return context
+
+
 def _client_options(
-    admin_url: str, token: str | None, cert: Any, verify: Any, timeout: float
+    admin_url: str,
+    token: str | None,
+    cert: str | tuple[str, str] | None,
+    verify: bool | str,
+    timeout: float,
 ) -> dict[str, Any]:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     return {
         "base_url": admin_url.rstrip("/"),
         "headers": headers,
-        "cert": cert,
-        "verify": verify,
+        "verify": tls_context(verify, cert),
         "timeout": timeout,
         "trust_env": False,
     }

@@ -240,8 +240,8 @@ def prometheus(stats: Mapping[str, Any], health: Mapping[str, Any]) -> bytes:
             bool(store.get("ok")), {"kind": kind})  # fmt: skip
     out.add("gw_config_generation", "gauge", "Config generation (bumped on every change).",
             int(health.get("generation", 0)), {})  # fmt: skip
-    routes = stats.get("routes") if isinstance(stats.get("routes"), dict) else {}
-    services = stats.get("services") if isinstance(stats.get("services"), dict) else {}
+    routes: dict[str, Any] = stats["routes"] if isinstance(stats.get("routes"), dict) else {}
+    services: dict[str, Any] = stats["services"] if isinstance(stats.get("services"), dict) else {}
     for name, fields in sorted(routes.items()):
         for key, suffix, metric_kind, help_text in _ROUTE_METRICS:
             if isinstance(fields.get(key), int | float):

@@ -114,8 +114,6 @@ class Write:
         diff: What it changes in the config (empty for instance changes).
         status: Status to answer with once applied (201 for a new instance).
         extra: Fields added to the answer (``name`` of a derived route, ``id``).
-        persist: Whether the change touches persisted state (routes, services,
-            the whole config); instance changes live only in memory or in etcd.
         refused: Status and error code when the gateway refuses the change.
     """
 
@@ -123,7 +121,6 @@ class Write:
     diff: tuple[dict[str, Any], ...] = ()
     status: int = 200
     extra: Mapping[str, Any] = field(default_factory=dict)
-    persist: bool = True
     refused: tuple[int, str] = (400, "invalid_config")
 
 

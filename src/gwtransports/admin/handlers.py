@@ -243,7 +243,7 @@ def _register(
     )
     if dry_run:
         return ok({"dry_run": True, "id": ident, "changed": True, "diff": []})
-    return Write(change=change, status=201, extra={"id": ident, "service": service}, persist=False)
+    return Write(change=change, status=201, extra={"id": ident, "service": service})
 
 
 def _instance(
@@ -258,13 +258,13 @@ def _instance(
             return ok({"dry_run": True, "id": ident, "changed": False, "diff": []})
         # The gateway forgot the instance (expired, or a restart): 404 tells the
         # client to register again.
-        return Write(change=change, extra={"id": ident, "service": service}, persist=False,
+        return Write(change=change, extra={"id": ident, "service": service},
                      refused=(404, "unknown_instance"))  # fmt: skip
     else:
         change = InstanceDeregistered(service=service, instance=ident)
     if dry_run:
         return ok({"dry_run": True, "id": ident, "changed": True, "diff": []})
-    return Write(change=change, extra={"id": ident, "service": service}, persist=False)
+    return Write(change=change, extra={"id": ident, "service": service})
 
 
 def refused_response(write: Write, error: ConfigError) -> Response:

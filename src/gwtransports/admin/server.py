@@ -10,7 +10,8 @@ lock and go through three steps, in this order, before the client hears "ok":
 1. ``target.apply(change)`` -- the gateway validates and applies it (the same
    path a SIGHUP reload takes); a :class:`~gwcore.errors.ConfigError` means 400
    and nothing changed;
-2. ``store.persist(config, change)`` -- the state file or etcd keeps it; when that
+2. ``store.persist(before, after, change, changed)`` -- the state file or etcd
+   keeps it (an instance's etcd lease is granted or renewed); when that
    fails the gateway is put back on the previous config and the client gets 503;
 3. the answer.
 
@@ -31,7 +32,14 @@ import trio
 
 from gwcore.config import Admin, Config
 from gwcore.errors import ConfigError, FieldError
-from gwcore.events import Applied, Change, ConfigReplaced
+from gwcore.events import (
+    Applied,
+    Change,
+    ConfigReplaced,
+    InstanceDeregistered,
+    InstanceHeartbeat,
+    InstanceRegistered,
+)
 from gwtransports import __version__
 from gwtransports.admin import handlers
 from gwtransports.admin.handlers import AdminContext, AdminRequest, GatewayView, Response
@@ -172,7 +180,7 @@ async def _read_request(
         event = conn.next_event()
         if event is h11.NEED_DATA:
             data = await stream.receive_some(65536)
-            conn.receive_data(data)
+            conn.receive_data(bytes(data))
             if not data and head is None and conn.their_state is h11.IDLE:
                 return None
             continue
@@ -218,14 +226,23 @@ async def _answer(
             applied = target.apply(result.change)
         except ConfigError as exc:
             return handlers.refused_response(result, exc)
-        if result.persist and applied.changed:
-            try:
-                await store.persist(target.gateway.config, result.change)
-            except StoreFailed as exc:
-                log.error("admin write not persisted, rolled back: %s", exc)
-                target.apply(ConfigReplaced(config=before))
-                return handlers.error_response(503, "store_unavailable", str(exc))
+        try:
+            await store.persist(before, target.gateway.config, result.change, applied.changed)
+        except StoreFailed as exc:
+            log.error("admin write not persisted, rolled back: %s", exc)
+            _roll_back(target, before, result.change, applied)
+            return handlers.error_response(503, "store_unavailable", str(exc))
         return handlers.write_response(result, applied)
+
+
+def _roll_back(target: AdminTarget, before: Config, change: Change, applied: Applied) -> None:
+    """Undo an applied change that the store did not keep."""
+    if not applied.changed:
+        return
+    if isinstance(change, InstanceRegistered):
+        target.apply(InstanceDeregistered(service=change.service, instance=change.instance))
+    elif not isinstance(change, InstanceHeartbeat | InstanceDeregistered):
+        target.apply(ConfigReplaced(config=before))
 
 
 async def handle_connection(
@@ -249,7 +266,8 @@ async def handle_connection(
             if scope.cancelled_caught or request is None:
                 return
             if isinstance(request, Response):
-                if conn.our_state is h11.SEND_RESPONSE or conn.their_state is h11.SEND_BODY:
+                # Refused before it was read whole (413, malformed): answer, close.
+                if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                     await stream.send_all(_send_bytes(conn, request, keep_alive=False))
                 return
             response = await _answer(request, target, store, context, lock)

@@ -59,11 +59,7 @@ def state_path(config: _config.Config, config_file: str | os.PathLike[str] | Non
 def state_payload(config: _config.Config) -> dict[str, Any]:
     """The state file's content for ``config``: its routes and services, canonical."""
     data = _config.to_dict(config)
-    return {
-        "format": FORMAT,
-        "routes": dict(data.get("routes") or {}),
-        "services": dict(data.get("services") or {}),
-    }
+    return {"format": FORMAT, "routes": data["routes"], "services": data["services"]}
 
 
 def save_state(path: Path, config: _config.Config) -> None:

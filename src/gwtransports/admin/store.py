@@ -16,11 +16,13 @@ from typing import Protocol
 import anyio.to_thread
 
 from gwcore.config import Config
-from gwcore.events import Change
+from gwcore.events import Change, InstanceDeregistered, InstanceHeartbeat, InstanceRegistered
 from gwtransports.admin.handlers import StoreStatus
 from gwtransports.admin.state import save_state
 
 __all__ = ["FileStore", "MemoryStore", "Store", "StoreFailed"]
+
+_INSTANCE_CHANGES = (InstanceRegistered, InstanceHeartbeat, InstanceDeregistered)
 
 
 class StoreFailed(Exception):
@@ -39,8 +41,16 @@ class Store(Protocol):
         """Whether the store works, for ``/health`` and ``/metrics``."""
         ...
 
-    async def persist(self, config: Config, change: Change) -> None:
-        """Make ``change`` durable; ``config`` is the whole config after it.
+    async def persist(self, before: Config, after: Config, change: Change, changed: bool) -> None:
+        """Make ``change`` durable once the gateway applied it.
+
+        Args:
+            before: The config before the change.
+            after: The config after it.
+            change: The change (routes, services, the whole config, or an instance
+                registration, heartbeat or deregistration).
+            changed: Whether the gateway said anything changed (a repeated upsert
+                did not; a heartbeat never does, yet renews an etcd lease).
 
         Raises:
             StoreFailed: Nothing was made durable (the caller rolls back).
@@ -56,7 +66,7 @@ class MemoryStore:
     def status(self) -> StoreStatus:
         return StoreStatus(kind=self.kind, detail="not persisted")
 
-    async def persist(self, config: Config, change: Change) -> None:
+    async def persist(self, before: Config, after: Config, change: Change, changed: bool) -> None:
         return None
 
 
@@ -82,12 +92,16 @@ class FileStore:
             detail=str(self.path),
         )
 
-    async def persist(self, config: Config, change: Change) -> None:
+    async def persist(self, before: Config, after: Config, change: Change, changed: bool) -> None:
+        if not changed or isinstance(change, _INSTANCE_CHANGES):
+            # Instances are not kept across restarts: their heartbeat gets 404
+            # from a restarted gateway and they register again.
+            return
         # One writer at a time: two overlapping renames could otherwise leave the
         # older snapshot as the final file.
         async with self._lock:
             try:
-                await anyio.to_thread.run_sync(save_state, self.path, config)
+                await anyio.to_thread.run_sync(save_state, self.path, after)
             except OSError as exc:
                 if self._failing_since is None:
                     self._failing_since = time.time()

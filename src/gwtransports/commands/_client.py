@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,8 @@ from typing import Any
 
 import httpx
 import yaml
+
+from gwtransports.registration import tls_context
 
 __all__ = [
     "DEFAULT_ADMIN",
@@ -120,11 +123,13 @@ def client_from_args(args: argparse.Namespace) -> Iterator[AdminClient]:
     """An :class:`AdminClient` configured from the parsed admin options."""
     headers = {"authorization": f"Bearer {args.token}"} if args.token else {}
     cert = (args.cert, args.key) if args.cert and args.key else args.cert
-    verify: Any = args.cacert if args.cacert else True
+    try:
+        verify = tls_context(args.cacert or True, cert)
+    except (OSError, ssl.SSLError) as exc:
+        raise CommandError(f"cannot load TLS files: {exc}") from None
     with httpx.Client(
         base_url=args.admin.rstrip("/"),
         headers=headers,
-        cert=cert,
         verify=verify,
         timeout=args.timeout,
         trust_env=False,

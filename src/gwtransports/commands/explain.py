@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 from gwcore.errors import ConfigError
 from gwcore.gateway import Gateway
-from gwtransports.admin._render import jsonable
+from gwtransports.admin._render import explain_json
+from gwtransports.commands import check as _check
 from gwtransports.commands._client import (
     CommandError,
     add_admin_arguments,
@@ -20,7 +21,6 @@ from gwtransports.commands._client import (
     print_data,
     report,
 )
-from gwtransports.configfile import load_config_file
 
 __all__ = ["add_arguments", "run"]
 
@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _offline(path: str, method: str, host: str, target: str) -> Any:
     try:
-        config = load_config_file(path)
-        return jsonable(Gateway(config).explain(method, host, target))
+        config = _check.load(path)
+        return explain_json(Gateway(config).explain(method, host, target))
     except ConfigError as exc:
         raise CommandError(f"{path}: invalid config", tuple(f"  {e}" for e in exc.errors)) from None
 
@@ -53,5 +53,8 @@ def run(args: argparse.Namespace) -> int:
                 data = client.json("GET", "/explain", params=params)
     except CommandError as exc:
         return report(exc)
-    print_data(data, args.json)
-    return 0
+    if args.json:
+        print_data(data, True)
+    else:
+        print(data["text"])
+    return 0 if data["winner"] is not None else 1

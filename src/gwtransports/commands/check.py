@@ -1,0 +1,90 @@
+"""``gw check -c FILE``: validate a config file without running anything.
+
+Prints every error with its field path, route conflicts (ties the router refuses),
+and shadowed routes (routes that can never win a request) as warnings. Exits 1
+when the file is invalid, 0 otherwise (warnings included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gwcore.config import Config, from_dict
+from gwcore.errors import ConfigError
+from gwcore.gateway import Gateway
+from gwcore.routes import RouteTable
+from gwtransports.commands._client import print_data
+
+__all__ = ["add_arguments", "load", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", required=True, help="YAML or JSON config file")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+
+def load(path: str) -> Config:
+    """Read a config file (YAML or JSON) and validate it.
+
+    Raises:
+        ConfigError: Invalid file.
+        OSError: Unreadable file.
+    """
+    try:
+        from gwtransports import configfile  # noqa: PLC0415  (optional loader with line numbers)
+    except ImportError:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"not YAML or JSON: {exc}") from None
+        return from_dict(data)
+    try:
+        config: Config = configfile.load_config_file(path)
+        return config
+    except configfile.ConfigFileError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _report(path: str) -> dict[str, Any]:
+    report: dict[str, Any] = {"file": path, "ok": False, "errors": [], "warnings": []}
+    try:
+        config = load(path)
+    except OSError as exc:
+        report["errors"].append({"path": "", "message": exc.strerror or str(exc)})
+        return report
+    except ConfigError as exc:
+        report["errors"] = [{"path": e.path, "message": e.message} for e in exc.errors]
+        return report
+    try:
+        Gateway(config)  # the router's conflicts (ties) and resolution errors
+    except ConfigError as exc:
+        report["errors"] = [{"path": e.path, "message": e.message} for e in exc.errors]
+        return report
+    for entry in RouteTable.compile(config.routes.values()).shadowed():
+        by = ", ".join(entry.by) if entry.by else "nothing: it accepts no request"
+        report["warnings"].append(
+            {"path": f"routes.{entry.route.name}", "message": f"shadowed by {by}"}
+        )
+    report.update(ok=True, routes=len(config.routes), services=len(config.services))
+    return report
+
+
+def run(args: argparse.Namespace) -> int:
+    report = _report(args.config)
+    if args.json:
+        print_data(report, True)
+        return 0 if report["ok"] else 1
+    for error in report["errors"]:
+        where = f"{error['path']}: " if error["path"] else ""
+        print(f"{args.config}: error: {where}{error['message']}", file=sys.stderr)
+    for warning in report["warnings"]:
+        print(f"{args.config}: warning: {warning['path']}: {warning['message']}")
+    if not report["ok"]:
+        return 1
+    print(f"{args.config}: ok ({report['routes']} routes, {report['services']} services)")
+    return 0
