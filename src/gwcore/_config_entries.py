@@ -278,14 +278,14 @@ def _max_body(section: Section) -> tuple[int | None, bool]:
 
 
 def _path(what: str) -> Callable[[object], str]:
-    return lambda value: check_path(string()(value), what)
+    return lambda value: check_path(string(empty=True)(value), what)
 
 
 def _backends(section: Section) -> tuple[Backend, ...]:
     if section.has("service"):
         return (Backend(service=section.get("service", "", _service_name)),)
     items: list[object] = section.get("backends", [], as_list)
-    if section.has("backends") and not items:
+    if section.raw("backends") == []:
         section.error("backends", "must list at least one {service, weight}")
     result: list[Backend] = []
     for position, item in enumerate(items):

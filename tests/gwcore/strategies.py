@@ -223,7 +223,7 @@ def _listen() -> st.SearchStrategy[JSON]:
     address = st.builds(
         lambda host, port: f"{host}:{port}",
         st.sampled_from(["127.0.0.1", "0.0.0.0", "[::1]", "localhost"]),
-        st.integers(8000, 8099) | st.just(0),
+        st.integers(8000, 8079) | st.just(0),  # 8081 is the default admin port
     )
     item = address | st.fixed_dictionaries({"address": address}, optional={"tls": _tls()})
     return address | st.lists(item, min_size=1, max_size=3)

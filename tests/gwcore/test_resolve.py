@@ -157,6 +157,9 @@ def test_instances_lease() -> None:
     resolver.register("t", "y", c, weight=1, ttl=9.0, now=0.0)
     assert resolver.expire(5.0) == ("t",)
     assert set(resolver.instances["t"]) == {"y"}
+    resolver.register("t", "z", c, weight=1, ttl=None, now=0.0)
+    assert resolver.deregister("t", "z") is True
+    assert set(resolver.instances["t"]) == {"y"}
 
 
 def test_address_is_hashable_value() -> None:
