@@ -15,7 +15,7 @@ forgets a healthy one.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from gwcore._runtime import Plan, RouteState, ServiceState, plan
 from gwcore.balance import make_policy
@@ -99,16 +99,17 @@ def outcome(gw: Gateway, forward: Forward, event: Outcome, now: float) -> Forwar
 def _give_up(gw: Gateway, forward: Forward, event: Outcome, verdict: Verdict, why: str) -> None:
     """Let the response through (returns), or end the attempt with its error (raises)."""
     route = gw._routes.get(forward.route)
-    if verdict.error is None:
+    if isinstance(event, ResponseReceived):
         # The upstream's answer stands; the attempt goes on until finish().
-        if route is not None and isinstance(event, ResponseReceived):
+        if route is not None:
             route.counters.respond(event.status)
         return
+    error = verdict.error
+    assert error is not None  # every outcome but a response carries its error
     release(gw, forward)
     started = isinstance(event, UpstreamReset) and event.response_started
     if route is not None and not started:
-        route.counters.respond(verdict.error.status_hint)
-    error = verdict.error
+        route.counters.respond(error.status_hint)
     raise type(error)(f"{error.reason}; {why}" if why else error.reason)
 
 
@@ -301,6 +302,8 @@ def apply(gw: Gateway, change: Change, now: float) -> Applied:
             gw._resolver.deregister(service, instance)
             changed = _refresh_where(gw, now, service=service)
             summary = f"instance {service}/{instance}: deregistered"
+        case _:
+            assert_never(change)
     expiry = gw._resolver.next_expiry()
     gw._next_expiry = expiry if expiry is not None else float("inf")
     if changed:

@@ -113,11 +113,6 @@ def plan(config: Config, current: Plan | None) -> Plan:
             specs[name] = parse_endpoints(name, service, variables)
         except ConfigError as exc:
             errors.extend(exc.errors)
-    for name, route in config.routes.items():
-        for backend in route.backends:
-            if backend.service not in config.services:
-                path = f"routes.{name}.backends"
-                errors.append(FieldError(path, f"no service named {backend.service!r}"))
     if errors:
         raise ConfigError(errors)
     table = RouteTable.compile(config.routes.values())

@@ -32,7 +32,7 @@ import bisect
 import hashlib
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
+from typing import Protocol, assert_never
 
 from gwcore.config import Balancer, BalancerKind
 from gwcore.resolve import Member
@@ -276,3 +276,5 @@ def make_policy(balancer: Balancer, rng: random.Random) -> Policy:
             return LeastRequest(rng)
         case BalancerKind.HASH_HEADER | BalancerKind.HASH_COOKIE | BalancerKind.HASH_CLIENT_IP:
             return ConsistentHash()
+        case _:
+            assert_never(balancer.kind)
