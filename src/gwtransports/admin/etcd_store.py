@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import Protocol
 
 import anyio.to_thread
 
@@ -42,26 +43,48 @@ from gwtransports.etcd_writer import EtcdWriter
 __all__ = ["EtcdStore"]
 
 
+class _WatchStatus(Protocol):
+    @property
+    def reachable(self) -> bool: ...
+
+    @property
+    def stale_since(self) -> float | None: ...
+
+
+class _Follower(Protocol):
+    @property
+    def status(self) -> _WatchStatus: ...
+
+
 class EtcdStore:
     """A :class:`~gwtransports.admin.store.Store` writing to etcd.
 
     Args:
         writer: Writer for the gateway's prefix.
+        follower: The gateway's etcd watch (anything with a ``status`` holding
+            ``reachable`` and ``stale_since``), so ``/health`` says whether the
+            state being served is stale, not only whether the last write worked.
     """
 
     kind = "etcd"
 
-    def __init__(self, writer: EtcdWriter) -> None:
+    def __init__(self, writer: EtcdWriter, follower: _Follower | None = None) -> None:
         self.writer = writer
+        self.follower = follower
         self._leases: dict[tuple[str, str], int] = {}
         self._failing_since: float | None = None
         self._lock = threading.Lock()
 
     def status(self) -> StoreStatus:
+        ok, stale_since = self._failing_since is None, self._failing_since
+        if self.follower is not None:
+            watched = self.follower.status
+            ok = ok and bool(watched.reachable)
+            stale_since = stale_since or watched.stale_since
         return StoreStatus(
             kind=self.kind,
-            ok=self._failing_since is None,
-            stale_since=self._failing_since,
+            ok=ok,
+            stale_since=stale_since,
             detail=",".join(self.writer.settings.endpoints),
         )
 

@@ -98,24 +98,46 @@ def startup_config(
     return overlay(config, load_state(path))
 
 
+def _etcd_store(args: argparse.Namespace, config: Config, etcd_watch: object) -> Store | None:
+    if not getattr(args, "etcd", None):
+        return None
+    from gwtransports.admin.etcd_store import EtcdStore  # noqa: PLC0415  (etcd mode only)
+    from gwtransports.etcd_writer import EtcdWriter  # noqa: PLC0415
+    from gwtransports.trio.etcd_watch import settings_from_args  # noqa: PLC0415
+
+    found = settings_from_args(args, config)
+    if found is None or found[1] is None:
+        return None
+    settings, prefix = found
+    follower = etcd_watch if hasattr(etcd_watch, "status") else None
+    return EtcdStore(EtcdWriter(settings, prefix=prefix), follower)  # type: ignore[arg-type]
+
+
 def make_store(config: Config, config_file: str | os.PathLike[str] | None) -> Store:
     """The state file store beside the config file (memory when there is none)."""
     path = state_path(config, config_file)
     return MemoryStore() if path is None else FileStore(path)
 
 
-async def serve_admin(server: _Server, args: argparse.Namespace) -> None:
-    """Run the admin API for ``gw serve`` (an ``EXTRA_TASKS`` entry).
+async def serve_admin(
+    server: _Server,
+    args: argparse.Namespace,
+    etcd_watch: object = None,
+    *,
+    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the admin API for ``gw serve``.
 
-    Reads ``args.config`` (the config file, for the state file's location); uses
-    ``args.admin_store`` when ``gw serve`` made one (etcd mode), else the state
-    file. An admin listener that would be unprotected stops the gateway.
+    In distributed mode (``--etcd``) writes go to etcd under the prefix, and
+    ``etcd_watch`` (what ``serve_etcd`` started with) feeds ``/health``; otherwise
+    they go to the state file beside ``args.config``. An admin listener that would
+    be unprotected raises :class:`~gwcore.errors.ConfigError` before listening.
     """
     target = ServerTarget(server)
     config = target.gateway.config
-    store: Store = getattr(args, "admin_store", None) or make_store(config, args.config)
+    store = _etcd_store(args, config, etcd_watch) or make_store(config, args.config)
     try:
-        await run_admin(config, target, store)
+        await run_admin(config, target, store, task_status=task_status)
     except ConfigError as exc:
         log.error("admin API refused to start: %s", exc)
         raise
