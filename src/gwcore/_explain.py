@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import final
 
-from gwcore._trie import rank
+from gwcore._index import rank
 from gwcore.config import Route
 from gwcore.errors import RequestError
 

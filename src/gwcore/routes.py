@@ -23,25 +23,26 @@ accepts the headers but not the method (``allowed`` lists the methods those
 routes take), with :class:`NoRouteError` (404) otherwise.
 
 Cost: :meth:`RouteTable.match` looks the host up in a dict (and its wildcard
-suffixes, when the table has wildcards), walks the path's segments down a trie
-(one dict lookup per segment) and picks the winner at the deepest node holding
-routes with one more dict lookup. Nothing depends on the number of routes; see
-:mod:`gwcore._trie` and ``benchmarks/router.py``.
+suffixes, when the table has wildcards), then looks the path up in that host's
+prefix dict deepest prefix first, and picks the winner of the first entry found
+with one more dict lookup by method. Nothing depends on the number of routes;
+see :mod:`gwcore._index` and ``benchmarks/router.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import groupby
 
 from gwcore._explain import Candidate, Explanation, Outcome, Shadowed, describe_loss
-from gwcore._trie import (
-    Node,
+from gwcore._index import (
+    Entry,
     accepts,
+    base,
     header_map,
     headers_match,
     host_key,
     rank,
-    segments,
     ties,
 )
 from gwcore.config import Route
@@ -54,14 +55,17 @@ __all__ = ["Candidate", "Explanation", "Outcome", "RouteTable", "Shadowed"]
 #: a systematic mistake that the first ones show.
 MAX_TIES_REPORTED = 100
 
+# Prefix dict of one host pattern: prefix without trailing '/' -> its routes.
+_Prefixes = dict[str, Entry]
+
 
 class RouteTable:
     """A compiled, immutable set of routes. Build it with :meth:`compile`."""
 
     __slots__ = ("_any", "_exact", "_routes", "_wild")
-    _exact: dict[str, Node]  # exact host -> trie
-    _wild: dict[str, Node]  # wildcard suffix ('example.com' for '*.example.com') -> trie
-    _any: Node  # routes without host
+    _exact: dict[str, _Prefixes]  # exact host -> its prefixes
+    _wild: dict[str, _Prefixes]  # suffix ('example.com' for '*.example.com') -> prefixes
+    _any: _Prefixes  # routes without host
     _routes: tuple[Route, ...]
 
     def __init__(self) -> None:
@@ -80,52 +84,49 @@ class RouteTable:
         Raises:
             ConfigError: Listing every problem at once, each at ``routes.<name>``:
                 two routes with the same name, a prefix or host not in normal
-                form, and every pair of routes that tie (both named, with a request
-                they would both take).
+                form, and every pair of routes that tie, both named (up to
+                :data:`MAX_TIES_REPORTED` pairs).
         """
         table = object.__new__(cls)
-        table._exact = {}
-        table._wild = {}
-        table._any = _root()
-        table._routes = ()
+        table._exact, table._wild, table._any = {}, {}, {}
         errors: list[FieldError] = []
         by_name: dict[str, Route] = {}
-        routed: dict[int, Node] = {}
-        for route in routes:
+        grouped: dict[int, tuple[Entry, list[Route]]] = {}
+        # Sorted, so that the entries of one host are allocated side by side
+        # (fewer cache and TLB misses per match in big tables) and nothing can
+        # depend on the caller's order.
+        for route in sorted(routes, key=_layout_order):
             problem = _check(route, by_name)
             if problem is not None:
                 errors.append(FieldError(f"routes.{route.name}", problem))
                 continue
             by_name[route.name] = route
-            node = table._root_for(route.host)
-            for segment in segments(route.prefix):
-                child = node.get(segment)
-                if child is None:
-                    child = node[segment] = Node()
-                node = child
-            node.routes += (route,)
-            routed[id(node)] = node
+            prefixes = table._prefixes_for(route.host)
+            key = base(route.prefix)
+            entry = prefixes.get(key)
+            if entry is None:
+                entry = prefixes[key] = Entry()
+                grouped[id(entry)] = (entry, [])
+            grouped[id(entry)][1].append(route)
         tie_errors: list[FieldError] = []
-        for node in routed.values():
-            node.finish()
-            tie_errors.extend(_tie_errors(node))
+        for entry, members in grouped.values():
+            entry.routes = tuple(members)
+            entry.finish()
+            tie_errors.extend(_tie_errors(entry, MAX_TIES_REPORTED + 1 - len(tie_errors)))
         errors.extend(sorted(tie_errors, key=str)[:MAX_TIES_REPORTED])
         if len(tie_errors) > MAX_TIES_REPORTED:
-            errors.append(FieldError("routes", f"{len(tie_errors)} ties in all; fix these first"))
+            errors.append(FieldError("routes", "more ties than listed; fix these first"))
         if errors:
             raise ConfigError(errors)
         table._routes = tuple(sorted(by_name.values(), key=lambda route: route.name))
         return table
 
-    def _root_for(self, host: str | None) -> Node:
+    def _prefixes_for(self, host: str | None) -> _Prefixes:
         if host is None:
             return self._any
-        index = self._wild if host.startswith("*.") else self._exact
-        key = host[2:] if host.startswith("*.") else host
-        root = index.get(key)
-        if root is None:
-            root = index[key] = _root()
-        return root
+        wildcard = host.startswith("*.")
+        index = self._wild if wildcard else self._exact
+        return index.setdefault(host[2:] if wildcard else host, {})
 
     @property
     def routes(self) -> tuple[Route, ...]:
@@ -162,97 +163,105 @@ class RouteTable:
             MethodNotAllowed: Some route matches host, path and headers, but none
                 of them accepts the method (405); ``allowed`` lists their methods.
         """
-        parts = path.split("/")
+        # This is the hot path: the lookups of _deepest are written out for the
+        # exact-host and any-host tiers, and nothing is allocated but the path
+        # slices, until a decision needs more than the most specific entry.
+        key = ""
         if host:
             key = host.lower()
             if ":" in key or key[-1] == ".":
                 key = host_key(key)
-            root = self._exact.get(key)
-            if root is not None:
-                found = _deepest(root, parts)
-                if found is not None:
-                    return self._pick(found, method, key, parts, headers)
+            prefixes = self._exact.get(key)
+            if prefixes is not None:
+                probe = path
+                while (entry := prefixes.get(probe)) is None and probe:
+                    probe = probe[: probe.rfind("/")]
+                if entry is not None:
+                    route = entry.get(method, entry.default)
+                    return (
+                        route
+                        if route is not None
+                        else self._fallback(entry, method, key, path, headers)
+                    )
             if self._wild:
-                for root in self._wild_roots(key):
-                    found = _deepest(root, parts)
-                    if found is not None:
-                        return self._pick(found, method, key, parts, headers)
-        else:
-            key = ""
-        found = _deepest(self._any, parts)
-        if found is not None:
-            return self._pick(found, method, key, parts, headers)
-        raise NoRouteError(_NO_ROUTE)
+                for prefixes in self._wild_tiers(key):
+                    entry = _deepest(prefixes, path)
+                    if entry is not None:
+                        route = entry.get(method, entry.default)
+                        return (
+                            route
+                            if route is not None
+                            else self._fallback(entry, method, key, path, headers)
+                        )
+        probe = path
+        prefixes = self._any
+        while (entry := prefixes.get(probe)) is None and probe:
+            probe = probe[: probe.rfind("/")]
+        if entry is not None:
+            route = entry.get(method, entry.default)
+            return route if route is not None else self._fallback(entry, method, key, path, headers)
+        raise _no_route(_NO_ROUTE)
 
-    def _pick(
+    def _fallback(
         self,
-        node: Node,
+        entry: Entry,
         method: str,
         host: str,
-        parts: list[str],
+        path: str,
         headers: Sequence[tuple[str, str]],
     ) -> Route:
-        # The best route of the most specific matching node usually accepts; only
-        # when it does not are all candidates gathered, in precedence order.
-        by_method = node.by_method
-        if by_method is not None:
-            route = by_method.get(method, node.default)
-            if route is not None:
-                return route
-        else:
+        """The most specific entry's method index had no answer: look further."""
+        if entry.headers:
             fields = header_map(headers)
-            for route in node.routes:
+            for route in entry.routes:
                 if accepts(route, method, fields):
                     return route
-        decision, _ = self._decide(method, host, parts, headers)
+        decision, _ = self._decide(method, host, path, headers)
         if isinstance(decision, RequestError):
             raise decision
         return decision
 
-    def _wild_roots(self, host: str) -> Iterable[Node]:
+    def _wild_tiers(self, host: str) -> Iterator[_Prefixes]:
         # Longest suffix first: the suffix after the first dot, then the next...
         # The label left of the suffix must be non-empty, so '*.example.com'
         # never matches 'example.com' (nor '.example.com').
         dot = host.find(".", 1)
         while dot > 0:
-            root = self._wild.get(host[dot + 1 :])
-            if root is not None:
-                yield root
+            prefixes = self._wild.get(host[dot + 1 :])
+            if prefixes is not None:
+                yield prefixes
             dot = host.find(".", dot + 1)
 
-    def _candidates(self, host: str, parts: list[str]) -> list[Route]:
+    def _candidates(self, host: str, path: str) -> list[Route]:
         """Every route matching host and path, best rank first."""
-        roots: list[Node] = []
+        tiers: list[_Prefixes] = []
         if host:
             exact = self._exact.get(host)
             if exact is not None:
-                roots.append(exact)
-            roots.extend(self._wild_roots(host))
-        roots.append(self._any)
+                tiers.append(exact)
+            tiers.extend(self._wild_tiers(host))
+        tiers.append(self._any)
         result: list[Route] = []
-        for root in roots:
-            nodes: list[Node] = []
-            node = root
-            for part in parts:
-                child = node.get(part)
-                if child is None:
+        for prefixes in tiers:
+            probe = path
+            while True:
+                entry = prefixes.get(probe)
+                if entry is not None:
+                    result.extend(entry.routes)
+                if not probe:
                     break
-                node = child
-                if node.routes and (not nodes or nodes[-1] is not node):
-                    nodes.append(node)
-            for node in reversed(nodes):
-                result.extend(node.routes)
+                probe = probe[: probe.rfind("/")]
         return result
 
     def _decide(
         self,
         method: str,
         host: str,
-        parts: list[str],
+        path: str,
         headers: Sequence[tuple[str, str]],
     ) -> tuple[Route | RequestError, list[Route]]:
         """The complete decision: (the winner or the error to raise, the candidates)."""
-        candidates = self._candidates(host, parts)
+        candidates = self._candidates(host, path)
         fields = header_map(headers)
         allowed: set[str] = set()
         headers_ok = False
@@ -268,8 +277,8 @@ class RouteTable:
             reason = f"method {method!r} is not allowed here (allowed: {listed})"
             return MethodNotAllowed(reason, allowed=tuple(sorted(allowed))), candidates
         if candidates:
-            return NoRouteError("no route matches this request's headers"), candidates
-        return NoRouteError(_NO_ROUTE), candidates
+            return _no_route("no route matches this request's headers"), candidates
+        return _no_route(_NO_ROUTE), candidates
 
     def explain(
         self,
@@ -283,10 +292,10 @@ class RouteTable:
 
         Returns:
             The explanation; ``winner`` and ``upstream_path`` are ``None`` and
-            ``error`` is set when :meth:`match` would raise.
+            ``error`` is what :meth:`match` raises when there is no winner.
         """
         key = host_key(host) if host else ""
-        decision, candidates = self._decide(method, key, path.split("/"), headers)
+        decision, candidates = self._decide(method, key, path, headers)
         winner = None if isinstance(decision, RequestError) else decision
         fields = header_map(headers)
         explained: list[Candidate] = []
@@ -320,51 +329,47 @@ class RouteTable:
         A route is fully shadowed when, for every method it accepts, a route with
         the same host and prefix, a higher rank and no more header constraints
         accepts that method too (a route without methods can only be shadowed by
-        one without methods). Only such routes can cover all of its requests: any
+        one without methods). Only such routes can take all of its requests: any
         other host, prefix or header constraint leaves some request to it.
 
         Returns:
             One entry per shadowed route, naming the routes that take its traffic.
         """
         result: list[Shadowed] = []
-        for root in (*self._exact.values(), *self._wild.values(), self._any):
-            for node in _walk(root):
-                result.extend(_shadowed_at(node))
-        return tuple(sorted(result, key=lambda entry: entry.route.name))
+        for prefixes in (*self._exact.values(), *self._wild.values(), self._any):
+            for entry in prefixes.values():
+                result.extend(_shadowed_in(entry))
+        return tuple(sorted(result, key=lambda shadowed: shadowed.route.name))
 
 
-def _root() -> Node:
-    root = Node()
-    root[""] = root  # path.split("/") starts with "": see gwcore._trie
-    return root
+def _layout_order(route: Route) -> tuple[str, str, str]:
+    return (route.host or "", route.prefix, route.name)
 
 
-def _deepest(root: Node, parts: list[str]) -> Node | None:
-    """The deepest node on the path that holds routes."""
-    found = None
-    node = root
-    for part in parts:
-        child = node.get(part)
-        if child is None:
-            break
-        node = child
-        if node.routes:
-            found = node
-    return found
+def _deepest(prefixes: _Prefixes, path: str) -> Entry | None:
+    """The entry of the longest prefix of ``path`` (on whole segments), if any."""
+    probe = path
+    while (entry := prefixes.get(probe)) is None and probe:
+        probe = probe[: probe.rfind("/")]
+    return entry
 
 
-def _walk(root: Node) -> Iterable[Node]:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(child for segment, child in node.items() if segment)
+def _no_route(reason: str) -> NoRouteError:
+    """``NoRouteError(reason)``, built without running the generic constructor.
+
+    Every miss raises one; ``GatewayError.__init__`` (a Python-level ``super()``
+    chain) costs about 450 ns of a miss's ~1 µs. tests/gwcore/test_routes.py
+    checks that the result equals a constructed one.
+    """
+    error = NoRouteError.__new__(NoRouteError, reason)
+    error.reason = reason
+    return error
 
 
-def _shadowed_at(node: Node) -> Iterable[Shadowed]:
-    for position, route in enumerate(node.routes):
-        better = [other for other in node.routes[:position] if rank(other) > rank(route)]
-        takers: list[str] = []
+def _shadowed_in(entry: Entry) -> Iterator[Shadowed]:
+    for position, route in enumerate(entry.routes):
+        better = [other for other in entry.routes[:position] if rank(other) > rank(route)]
+        takers: set[str] = set()
         for method in sorted(route.methods) if route.methods is not None else (None,):
             taker = next(
                 (
@@ -377,9 +382,9 @@ def _shadowed_at(node: Node) -> Iterable[Shadowed]:
             )
             if taker is None:
                 break
-            takers.append(taker.name)
+            takers.add(taker.name)
         else:
-            yield Shadowed(route=route, by=tuple(sorted(set(takers))))
+            yield Shadowed(route=route, by=tuple(sorted(takers)))
 
 
 def _check(route: Route, seen: dict[str, Route]) -> str | None:
@@ -397,20 +402,25 @@ def _check(route: Route, seen: dict[str, Route]) -> str | None:
     return None
 
 
-def _tie_errors(node: Node) -> Iterable[FieldError]:
-    for a, b in ties(node.routes):
-        if rank(a) == rank(b):
+def _tie_errors(entry: Entry, limit: int) -> Iterator[FieldError]:
+    # Only routes of equal (constrained, priority) can tie; entry.routes is
+    # sorted by exactly that, so each group is a run.
+    for _, group in groupby(entry.routes, key=rank):
+        for a, b in ties(list(group)):
+            if limit <= 0:
+                return
+            limit -= 1
             yield FieldError(f"routes.{a.name}", _tie_message(a, b))
 
 
 def _tie_message(a: Route, b: Route) -> str:
     common = sorted(a.methods & b.methods) if a.methods and b.methods else []
     method = common[0] if common else sorted(a.methods or b.methods or {"GET"})[0]
-    fields = "".join(f" {name}: {value};" for name, value in sorted({*a.headers, *b.headers}))
+    fields = ", ".join(f"{name}: {value}" for name, value in sorted({*a.headers, *b.headers}))
     return (
         f"ties with routes.{b.name}: both take {method} {a.host or ''}{a.prefix}"
-        f"{' with' + fields.rstrip(';') if fields else ''} at the same rank"
-        f" (priority {a.priority}); give one a higher priority or make them disjoint"
+        f"{' with ' + fields if fields else ''} at the same rank (priority {a.priority});"
+        " give one a higher priority or make their methods or headers disjoint"
     )
 
 
