@@ -39,6 +39,7 @@ def running_admin(
             target = GatewayTarget(gateway, trio.current_time)
             listeners = await nursery.start(run_admin, config, target, store or MemoryStore())
             state.port = listeners[0].socket.getsockname()[1]
+            nursery.start_soon(_tick, gateway)
             started.set()
 
     def thread_main() -> None:
@@ -61,6 +62,15 @@ def running_admin(
     finally:
         trio.from_thread.run_sync(state.cancel.cancel, trio_token=state.token)
         thread.join(10)
+
+
+async def _tick(gateway: Gateway) -> None:
+    """Expire instance leases as ``gw serve`` does (the core says when)."""
+    while True:
+        deadline = gateway.next_deadline()
+        await trio.sleep_until(min(deadline, trio.current_time() + 0.05) if deadline else
+                               trio.current_time() + 0.05)  # fmt: skip
+        gateway.tick(trio.current_time())
 
 
 @dataclass
