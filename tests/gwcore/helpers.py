@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gwcore._frozen import FrozenDict
 from gwcore.config import (
@@ -42,25 +43,22 @@ def service(
     *urls: str,
     weights: Iterable[int] | None = None,
     passive: Passive | None = None,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> Service:
     """A service over ``urls`` (weight 1 each unless ``weights``)."""
     weight_list = list(weights) if weights is not None else [1] * len(urls)
     endpoints = tuple(Endpoint(url=u, weight=w) for u, w in zip(urls, weight_list, strict=True))
     health = Health(passive=passive if passive is not None else Passive())
-    options: dict[str, object] = {"health": health, **kwargs}
-    return Service(endpoints=endpoints, **options)  # type: ignore[arg-type]  # test builder
+    return Service(endpoints=endpoints, health=health, **kwargs)
 
 
-def route(
-    name: str, prefix: str = "/", to: str | dict[str, int] = "svc", **kwargs: object
-) -> Route:
+def route(name: str, prefix: str = "/", to: str | dict[str, int] = "svc", **kwargs: Any) -> Route:
     """A route to one service, or to weighted ``{service: weight}`` backends."""
     if isinstance(to, str):
         backends: tuple[Backend, ...] = (Backend(service=to),)
     else:
         backends = tuple(Backend(service=s, weight=w) for s, w in to.items())
-    return Route(name=name, prefix=prefix, backends=backends, **kwargs)  # type: ignore[arg-type]
+    return Route(name=name, prefix=prefix, backends=backends, **kwargs)
 
 
 def respond_route(name: str, prefix: str, status: int = 200, body: str = "ok") -> Route:
@@ -87,7 +85,7 @@ def config(
     )
 
 
-def three(**kwargs: object) -> Config:
+def three(**kwargs: Any) -> Config:
     """Three endpoints a, b, c (ports 9001-9003) behind route ``r`` at ``/``."""
     urls = ("http://10.0.0.1:9001", "http://10.0.0.2:9002", "http://10.0.0.3:9003")
     return config({"svc": service(*urls, **kwargs)}, [route("r")])

@@ -104,6 +104,7 @@ def test_backoff_doubles_caps_and_resets() -> None:
         now = record.ejected_until
         book.tick(now)
     assert periods == [10.0, 20.0, 35.0, 35.0]
+    assert record is not None
     # A success soon after coming back keeps the back-off ...
     book.observe("s", "e", False, PASSIVE, now + 1)
     assert record.ejections == 4
