@@ -49,7 +49,7 @@ import etcd3.exceptions
 from gwcore.errors import ConfigError
 from gwcore.events import Change, EtcdReachable, EtcdUnreachable
 from gwcore.store import Backoff, decode, diff, snapshot_from_dict, snapshot_to_dict
-from gwtransports.etcd_client import EtcdClient, EtcdFailure, EtcdSettings
+from gwtransports.etcd_client import EtcdClient, EtcdFailure, EtcdSettings, describe
 
 __all__ = ["EtcdFollower", "Stopped", "StoreStatus"]
 
@@ -203,7 +203,10 @@ class EtcdFollower:
                 self._unreachable(exc.reason)
                 delay = self.backoff.delay(attempt, self._rng)
                 attempt += 1
-                log.warning("etcd unreachable (%s); retrying in %.2fs", exc.reason, delay)
+                # The first failure of an outage is a warning; the retries are news
+                # only while debugging (the status says since when it lasts).
+                level = logging.WARNING if attempt == 1 else logging.INFO
+                log.log(level, "etcd unreachable (%s); retrying in %.2fs", exc.reason, delay)
                 self._stop.wait(delay)
             except Stopped:
                 return
@@ -260,7 +263,7 @@ class EtcdFollower:
                 log.info("etcd watch canceled by compaction; re-listing")
                 raise _Relist
             if isinstance(item, BaseException):
-                raise EtcdFailure(f"watch broke: {item}") from item
+                raise EtcdFailure(f"watch broke: {describe(item)}") from item
             self._deliver_events(item, keys)
 
     # ------------------------------------------------------------------ delivery

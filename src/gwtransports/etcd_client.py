@@ -38,7 +38,7 @@ from etcd3.client import EtcdTokenCallCredentials
 
 from gwcore.config import Etcd
 
-__all__ = ["EtcdClient", "EtcdFailure", "EtcdSettings"]
+__all__ = ["EtcdClient", "EtcdFailure", "EtcdSettings", "describe"]
 
 #: Environment variable the etcd password is read from when the config has none.
 PASSWORD_ENV = "GW_ETCD_PASSWORD"
@@ -125,7 +125,8 @@ def _is_auth_error(exc: BaseException) -> bool:
     return False
 
 
-def _reason(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """A one-line cause for an etcd3/gRPC exception."""
     if isinstance(exc, grpc.RpcError) and hasattr(exc, "details"):
         return f"{exc.code().name}: {exc.details()}"
     return str(exc) or type(exc).__name__
@@ -141,7 +142,7 @@ def _mapped() -> Iterator[None]:
     except (grpc.RpcError, etcd3.exceptions.Etcd3Exception, ValueError, OSError) as exc:
         # ValueError: etcd3's "Trying to use a failed node"; OSError: unreadable
         # TLS files.
-        raise EtcdFailure(_reason(exc), auth=_is_auth_error(exc)) from exc
+        raise EtcdFailure(describe(exc), auth=_is_auth_error(exc)) from exc
 
 
 def _endpoint(url: str, settings: EtcdSettings) -> Any:
@@ -303,6 +304,7 @@ class EtcdClient:
             EtcdFailure: The watch could not be created (``RevisionCompactedError``
                 is kept as its ``__cause__``).
         """
+        self._watcher()
         if prefix:
             return int(
                 self._call(
@@ -372,22 +374,33 @@ class EtcdClient:
         self._call(lambda: self._client.compact(revision, physical=True))
 
     def close(self) -> None:
-        """End the watch stream, then close the channels; never raises.
-
-        The watch thread of ``etcd3`` only expects gRPC errors; closing the
-        channel under a stream it is just opening makes it die with a stray
-        ``ValueError``. So the stream is ended first and its thread joined
-        (bounded by the call timeout).
-        """
-        with contextlib.suppress(Exception):
-            watcher = self._client._stubs.get("watcher")
-            if watcher is not None:
-                watcher.close()
-                thread = watcher._callback_thread
-                if thread is not None and thread is not threading.current_thread():
-                    thread.join(timeout=self.settings.timeout)
+        """Close the channels, which cancels the watch stream; never raises."""
+        watcher = self._client._stubs.get("watcher")
         with contextlib.suppress(Exception):
             self._client.close()
+        thread = getattr(watcher, "_callback_thread", None)
+        if thread is not None and thread is not threading.current_thread():
+            # The cancelled stream ends at once; waiting keeps threads from piling up.
+            thread.join(timeout=1.0)
+
+    def _watcher(self) -> Any:
+        """The client's watcher, made safe to close under.
+
+        The watch thread of ``etcd3`` expects only gRPC errors; when the channel is
+        closed just as it opens its stream it dies with ``ValueError("Cannot
+        invoke RPC: Channel closed!")``. That is a normal end here, not an error.
+        """
+        watcher = self._client.watcher
+        if not getattr(watcher, "_gw_safe", False):
+            run = watcher._run
+
+            def safe_run() -> None:
+                with contextlib.suppress(ValueError):
+                    run()
+
+            watcher._run = safe_run
+            watcher._gw_safe = True
+        return watcher
 
 
 def _key(raw: bytes) -> str:

@@ -32,6 +32,7 @@ from gwcore.gateway import Gateway
 from gwtransports._accesslog import AccessLog
 from gwtransports._parser import PARSERS
 from gwtransports.demo import serve_demo
+from gwtransports.trio.etcd_watch import add_etcd_arguments, serve_etcd
 from gwtransports.trio.server import Server, open_listeners
 
 __all__ = ["EXTRA_TASKS", "add_arguments", "load_config", "run"]
@@ -55,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--log-level", default="INFO", help="log level of the error log (stderr)")
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    add_etcd_arguments(parser)
 
 
 def load_config(path: str) -> Config:
@@ -124,6 +126,8 @@ async def _worker(args: argparse.Namespace, config: Config, out: TextIO) -> int:
         if args.demo:
             port = await nursery.start(serve_demo, "127.0.0.1", _demo_port(config))
             log.info("demo echo upstream on http://127.0.0.1:%d", port)
+        # etcd first: its state (or the cached snapshot) is applied before serving.
+        await nursery.start(serve_etcd, server, args)
         for task in EXTRA_TASKS:
             nursery.start_soon(task, server, args)
         nursery.start_soon(_signals, server, args.config)

@@ -1,0 +1,176 @@
+"""``gw serve`` with etcd, run as a user would: a subprocess, real upstreams, real etcd."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import EtcdServer, free_port, wait_until
+
+
+class _Named(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = f"{self.server.name} {self.path}".encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def upstreams() -> Iterator[dict[str, int]]:
+    """Two upstreams answering ``<name> <path>``: "first" and "default"."""
+    servers = {}
+    for name in ("first", "default", "second"):
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Named)
+        server.name = name  # type: ignore[attr-defined]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers[name] = server
+    yield {name: s.server_address[1] for name, s in servers.items()}
+    for server in servers.values():
+        server.shutdown()
+        server.server_close()
+
+
+def _gw(config: Path, *extra: str) -> subprocess.Popen[bytes]:
+    log = config.with_suffix(".log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gwtransports.cli", "serve", "-c", str(config), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    log.close()
+    return proc
+
+
+def _get(port: int, path: str) -> str:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).text
+    except httpx.HTTPError as exc:
+        return f"error {exc}"
+
+
+@pytest.fixture
+def stop_all() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            proc.kill()
+
+
+def test_seed_scenario(
+    etcd: EtcdServer,
+    upstreams: dict[str, int],
+    tmp_path: Path,
+    stop_all: list[subprocess.Popen[bytes]],
+) -> None:
+    client = etcd.client()
+    client.put("petstore", f"http://127.0.0.1:{upstreams['first']}/v2/".encode())
+    port = free_port()
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        f"""
+listen: 127.0.0.1:{port}
+admin:
+  listen: 127.0.0.1:{free_port()}
+services:
+  petstore:
+    endpoints:
+      - url: etcd(petstore, http://127.0.0.1:{upstreams["default"]}/)
+routes:
+  pets:
+    prefix: /pets/
+    service: petstore
+etcd:
+  endpoints: [{etcd.url}]
+"""
+    )
+    stop_all.append(_gw(config))
+    wait_until(lambda: _get(port, "/pets/1").startswith("first"), what="gw up", timeout=15)
+    assert _get(port, "/pets/1") == "first /v2/1"
+    # The key changes: traffic moves.
+    client.put("petstore", f"http://127.0.0.1:{upstreams['second']}/v3/".encode())
+    wait_until(lambda: _get(port, "/pets/1") == "second /v3/1", what="traffic moved")
+    # Garbage in the key: ignored, the last good URL keeps serving.
+    client.put("petstore", b"not a url")
+    client.put("unrelated", b"x")  # a later revision, to know the garbage was seen
+    assert _get(port, "/pets/1") == "second /v3/1"
+    client.close()
+    # etcd stops: traffic keeps flowing (to the endpoint's default while etcd is away).
+    etcd.stop()
+    wait_until(lambda: _get(port, "/pets/2") == "default /2", what="default while etcd down")
+    assert all(_get(port, f"/pets/{n}").endswith(f"/{n}") for n in range(20))
+    # etcd returns: the key is re-read and serves again.
+    etcd.start()
+    wait_until(lambda: _get(port, "/pets/3") == "second /v3/3", what="etcd back", timeout=15)
+    log = config.with_suffix(".log").read_text()
+    assert "ignored value 'not a url'" in log
+
+
+def test_distributed_mode_two_replicas_and_the_snapshot(
+    etcd: EtcdServer,
+    upstreams: dict[str, int],
+    tmp_path: Path,
+    stop_all: list[subprocess.Popen[bytes]],
+) -> None:
+    client = etcd.client()
+    service = {"endpoints": [{"url": f"http://127.0.0.1:{upstreams['first']}/"}]}
+    client.put("/gw/services/petstore", json.dumps(service).encode())
+    client.put("/gw/routes/pets", json.dumps({"prefix": "/pets/", "service": "petstore"}).encode())
+    ports = [free_port(), free_port()]
+    configs = []
+    for n, port in enumerate(ports):
+        config = tmp_path / f"replica{n}.yaml"
+        config.write_text(f"listen: 127.0.0.1:{port}\nadmin:\n  listen: 127.0.0.1:{free_port()}\n")
+        configs.append(config)
+        stop_all.append(_gw(config, "--etcd", etcd.url))
+    for port in ports:
+        wait_until(lambda port=port: _get(port, "/pets/1") == "first /1", what="replica up")
+    # A route written once reaches both replicas.
+    body = {"prefix": "/new/", "service": "petstore"}
+    client.put("/gw/routes/new", json.dumps(body).encode())
+    for port in ports:
+        wait_until(lambda port=port: _get(port, "/new/x") == "first /x", what="both replicas")
+    # An invalid entry is refused with the key logged; the rest keeps serving.
+    client.put("/gw/routes/broken", b'{"prefix": "no-slash", "service": "petstore"}')
+    client.put("/gw/routes/late", json.dumps({"prefix": "/late/", "service": "petstore"}).encode())
+    wait_until(lambda: _get(ports[0], "/late/x") == "first /x", what="later key")
+    assert "/gw/routes/broken" in configs[0].with_suffix(".log").read_text()
+    # A registered instance on a lease: served, then gone when the lease ends.
+    lease = client.grant(2)
+    instance = {"url": f"http://127.0.0.1:{upstreams['second']}", "weight": 1}
+    client.put("/gw/instances/hello/i-1", json.dumps(instance).encode(), lease=lease)
+    client.put("/gw/services/hello", b'{"endpoints": []}')
+    client.put("/gw/routes/hello", b'{"prefix": "/hello/", "service": "hello"}')
+    wait_until(lambda: _get(ports[1], "/hello/x") == "second /x", what="instance served")
+    client.revoke(lease)
+    wait_until(lambda: "no_healthy_endpoint" in _get(ports[1], "/hello/x"), what="instance gone")
+    client.close()
+    # Restart a replica while etcd is down: it serves from its snapshot.
+    etcd.stop()
+    first = stop_all.pop(0)
+    first.terminate()
+    assert first.wait(timeout=10) == 0
+    assert Path(f"{configs[0]}.etcd.json").exists()
+    stop_all.append(_gw(configs[0], "--etcd", etcd.url))
+    wait_until(lambda: _get(ports[0], "/new/x") == "first /x", what="served from the snapshot")
+    etcd.start()
+    client = etcd.client()
+    client.delete("/gw/routes/new")
+    client.close()
+    wait_until(lambda: "no_route" in _get(ports[0], "/new/x"), what="re-listed after etcd returned")
