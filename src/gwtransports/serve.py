@@ -31,6 +31,7 @@ from gwcore.events import ConfigReplaced
 from gwcore.gateway import Gateway
 from gwtransports._accesslog import AccessLog
 from gwtransports._parser import PARSERS
+from gwtransports.admin.wiring import check_admin_security, serve_admin, startup_config
 from gwtransports.demo import serve_demo
 from gwtransports.trio.etcd_watch import add_etcd_arguments, serve_etcd
 from gwtransports.trio.server import Server, open_listeners
@@ -57,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="INFO", help="log level of the error log (stderr)")
     parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     add_etcd_arguments(parser)
+    parser.add_argument("--stage", help="active stage, overriding the config's 'stage:'")
 
 
 def load_config(path: str) -> Config:
@@ -90,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         config = load_config(args.config)
+        # Admin writes kept in the state file, and --stage, apply on top.
+        config = startup_config(config, args.config, args.stage)
+        check_admin_security(config)
     except (ConfigError, OSError) as exc:
         print(f"gw serve: {exc}", file=sys.stderr)
         return 1
@@ -127,10 +132,11 @@ async def _worker(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             port = await nursery.start(serve_demo, "127.0.0.1", _demo_port(config))
             log.info("demo echo upstream on http://127.0.0.1:%d", port)
         # etcd first: its state (or the cached snapshot) is applied before serving.
-        await nursery.start(serve_etcd, server, args)
+        watch = await nursery.start(serve_etcd, server, args)
+        await nursery.start(serve_admin, server, args, watch)
         for task in EXTRA_TASKS:
             nursery.start_soon(task, server, args)
-        nursery.start_soon(_signals, server, args.config)
+        nursery.start_soon(_signals, server, args.config, args.stage)
         for listener, tls in listeners:
             host, port = listener.socket.getsockname()[:2]
             scheme = "https" if tls else "http"
@@ -141,17 +147,17 @@ async def _worker(args: argparse.Namespace, config: Config, out: TextIO) -> int:
     return 0
 
 
-async def _signals(server: Server, path: str) -> None:
+async def _signals(server: Server, path: str, stage: str | None = None) -> None:
     with trio.open_signal_receiver(signal.SIGHUP, signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             if signum == signal.SIGHUP:
-                reload(server, path)
+                reload(server, path, stage)
             else:
                 log.info("shutting down: draining for up to %ss", server.settings.grace)
                 server.shutdown()
 
 
-def reload(server: Server, path: str) -> bool:
+def reload(server: Server, path: str, stage: str | None = None) -> bool:
     """Re-read the config file and apply it; an invalid file changes nothing.
 
     Returns:
@@ -159,7 +165,7 @@ def reload(server: Server, path: str) -> bool:
     """
     before = server.gateway.config.listen
     try:
-        config = load_config(path)
+        config = startup_config(load_config(path), path, stage)
         applied = server.apply(ConfigReplaced(config=config))
     except (ConfigError, OSError) as exc:
         log.error("reload refused, the previous config keeps serving: %s", exc)
@@ -176,6 +182,7 @@ def _supervise(args: argparse.Namespace) -> int:
     """Start ``args.workers`` worker processes and forward signals to them."""
     base = [sys.executable, "-m", "gwtransports.cli", "serve", "-c", args.config]
     base += ["--http", args.http, "--access-log", args.access_log, "--log-level", args.log_level]
+    base += ["--stage", args.stage] if args.stage else []
     children = []
     for i in range(args.workers):
         extra = ["--demo"] if args.demo and i == 0 else []

@@ -141,3 +141,10 @@ async def serve_admin(
     except ConfigError as exc:
         log.error("admin API refused to start: %s", exc)
         raise
+    except OSError as exc:
+        if not getattr(args, "reuse_port", False):
+            raise
+        # ``--workers N``: the first worker to bind serves the admin API; the
+        # others serve traffic only (see docs/admin.md on multi-worker state).
+        log.info("admin API not started in this worker: %s", exc)
+        task_status.started([])
