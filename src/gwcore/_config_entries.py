@@ -21,8 +21,10 @@ from gwcore._config_fields import (
     index,
     integer,
     join,
+    key_text,
     number,
     optional,
+    shown,
     size,
     string,
     type_name,
@@ -162,7 +164,7 @@ def _balancer(value: object) -> Balancer:
         return Balancer(kind=kinds[str(value)])
     match = _BALANCER_RE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise ValueError(f"{_BALANCER_HELP}; got {value!r}")
+        raise ValueError(f"{_BALANCER_HELP}; got {shown(value)}")
     if match[1] == "header":
         name = check_token(match[2], "header name").lower()
         return Balancer(kind=BalancerKind.HASH_HEADER, key=name)
@@ -334,7 +336,7 @@ def _headers(value: object, path: str, errors: Errors) -> tuple[tuple[str, str],
         raise ValueError(f"must be a mapping of header names to values, not {type_name(value)}")
     result: dict[str, str] = {}
     for raw_name, raw_value in value.items():
-        at = join(path, str(raw_name))
+        at = join(path, key_text(raw_name))
         try:
             name = check_token(string()(raw_name), "header name").lower()
             if name in result:

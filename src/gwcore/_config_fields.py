@@ -54,6 +54,24 @@ def type_name(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def shown(value: object) -> str:
+    """A value as a message shows it: scalars as written, containers by type.
+
+    Never ``repr`` of a container (a YAML alias bomb would expand) nor ``str`` of
+    a huge int (Python refuses to print ints of more than 4300 digits).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**20:
+        return "a huge integer"
+    if value is None or isinstance(value, str | int | float):
+        return repr(value)
+    return type_name(value)
+
+
+def key_text(key: object) -> str:
+    """A mapping key as a field path shows it."""
+    return key if isinstance(key, str) else shown(key)
+
+
 class Section:
     """One mapping of the config, with its unknown keys already reported.
 
@@ -84,7 +102,7 @@ class Section:
             return
         for key, value in data.items():
             if not isinstance(key, str):
-                errors.append(FieldError(join(path, str(key)), "keys must be strings"))
+                errors.append(FieldError(join(path, key_text(key)), "keys must be strings"))
             elif key in keys:
                 self.data[key] = value
             else:
@@ -182,7 +200,7 @@ def named_entries(
         errors.append(FieldError(path, f"must be a mapping of {kind} names, not {type_name(data)}"))
         return
     for name, body in data.items():
-        if check_name(name, join(path, str(name)), errors, kind):
+        if check_name(name, join(path, key_text(name)), errors, kind):
             assert isinstance(name, str)  # checked by check_name
             yield name, body
 
@@ -296,7 +314,7 @@ def choice(options: tuple[str, ...]) -> Callable[[object], str]:
 
     def convert(value: object) -> str:
         if not isinstance(value, str) or value not in options:
-            raise ValueError(f"must be one of {', '.join(options)}; got {value!r}")
+            raise ValueError(f"must be one of {', '.join(options)}; got {shown(value)}")
         return value
 
     return convert

@@ -25,6 +25,7 @@ from gwcore._config_fields import (
     index,
     integer,
     join,
+    key_text,
     named_entries,
     optional,
     size,
@@ -317,7 +318,7 @@ def _stage(body: object, path: str, errors: Errors) -> Stage:
     if raw is not None and not isinstance(raw, dict):
         section.error("variables", f"must be a mapping of names to strings, not {type_name(raw)}")
     for name, value in (raw if isinstance(raw, dict) else {}).items():
-        at = join(section.at("variables"), str(name))
+        at = join(section.at("variables"), key_text(name))
         if not isinstance(name, str) or VARIABLE_RE.fullmatch(name) is None:
             errors.append(FieldError(at, "variable names are letters, digits and '_'"))
         elif not isinstance(value, str):

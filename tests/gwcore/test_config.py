@@ -185,15 +185,17 @@ def test_every_error_is_reported_at_once() -> None:
         },
         "acces_log": "json",
     }
-    assert sorted(paths(data)) == sorted([
-        "listen[1]",
-        "services.users.endpoints[2].url",
-        "services.users.retries",
-        "routes.usermapping.prefx",
-        "routes.usermapping.prefix",
-        "acces_log",
-        "routes.other.service",
-    ])
+    assert sorted(paths(data)) == sorted(
+        [
+            "listen[1]",
+            "services.users.endpoints[2].url",
+            "services.users.retries",
+            "routes.usermapping.prefx",
+            "routes.usermapping.prefix",
+            "acces_log",
+            "routes.other.service",
+        ]
+    )
     messages = errors(data)
     assert "routes.usermapping.prefix: prefix must start with '/'" in messages
     assert "routes.usermapping.prefx: unknown key; did you mean 'prefix'?" in messages
@@ -203,7 +205,10 @@ def test_every_error_is_reported_at_once() -> None:
 def test_config_error_message_joins_all_problems() -> None:
     with pytest.raises(ConfigError) as info:
         from_dict({"stage": 1, "state": 2})
-    assert info.value.reason == "stage: must be a string, not an integer; state: must be a string, not an integer"
+    assert (
+        info.value.reason
+        == "stage: must be a string, not an integer; state: must be a string, not an integer"
+    )
 
 
 @pytest.mark.parametrize(
@@ -279,7 +284,10 @@ def test_listen_forms(listen: JSON, expected: list[tuple[str, int, object]]) -> 
         ([{"tls": None}], "listen[0].address: is required"),
         ([{"address": 1}], "listen[0].address: must be a string, not an integer"),
         ([{"address": "a:1", "tls": {"cert": "c"}}], "listen[0].tls.key: is required"),
-        ([{"address": "a:1", "tls": {"cert": "c", "key": ""}}], "listen[0].tls.key: must not be empty"),
+        (
+            [{"address": "a:1", "tls": {"cert": "c", "key": ""}}],
+            "listen[0].tls.key: must not be empty",
+        ),
     ],
 )
 def test_listen_errors(listen: JSON, expected: str) -> None:
@@ -288,9 +296,20 @@ def test_listen_errors(listen: JSON, expected: str) -> None:
 
 def test_admin() -> None:
     config = from_dict(
-        with_("admin", {"listen": "[::1]:9000", "token": "t", "tls": {"cert": "c", "key": "k", "client_ca": "ca"}})
+        with_(
+            "admin",
+            {
+                "listen": "[::1]:9000",
+                "token": "t",
+                "tls": {"cert": "c", "key": "k", "client_ca": "ca"},
+            },
+        )
     )
-    assert (config.admin.listen.host, config.admin.listen.port, config.admin.token) == ("::1", 9000, "t")
+    assert (config.admin.listen.host, config.admin.listen.port, config.admin.token) == (
+        "::1",
+        9000,
+        "t",
+    )
     assert config.admin.tls is not None and config.admin.tls.client_ca == "ca"
     assert to_dict(config)["admin"] == {
         "listen": "[::1]:9000",
@@ -301,7 +320,9 @@ def test_admin() -> None:
         "admin.listen: must not be a proxy listen address"
     ]
     assert errors(with_("admin", {"token": ""})) == ["admin.token: must not be empty"]
-    assert errors(with_("admin", {"lisen": "x"})) == ["admin.lisen: unknown key; did you mean 'listen'?"]
+    assert errors(with_("admin", {"lisen": "x"})) == [
+        "admin.lisen: unknown key; did you mean 'listen'?"
+    ]
     assert errors(with_("admin", None)) == ["admin: must be a mapping, not null"]
     # Port 0 picks a free port each time, so two of them never clash.
     assert from_dict(with_("admin", {"listen": "127.0.0.1:0"}, with_("listen", "127.0.0.1:0")))
@@ -340,7 +361,9 @@ def test_parse_duration(text: object, seconds: float) -> None:
     ],
 )
 def test_parse_duration_rejects(value: object, message: str) -> None:
-    with pytest.raises(ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)") + "$"):
+    with pytest.raises(
+        ValueError, match="^" + message.replace("(", r"\(").replace(")", r"\)") + "$"
+    ):
         parse_duration(value)
 
 
@@ -439,8 +462,14 @@ def test_endpoint_forms() -> None:
         ("http://a/b c", "URL path must percent-encode ' '"),
         ("http://[::1/", "'[::1': '[' without ']'"),
         ("http://a..b", "invalid host name label '' in 'a..b'"),
-        ("etcd(key)", "write etcd endpoints as etcd(key, default_url), like etcd(users-url, http://127.0.0.1:9002)"),
-        ("etcd(, http://a)", "write etcd endpoints as etcd(key, default_url), like etcd(users-url, http://127.0.0.1:9002)"),
+        (
+            "etcd(key)",
+            "write etcd endpoints as etcd(key, default_url), like etcd(users-url, http://127.0.0.1:9002)",
+        ),
+        (
+            "etcd(, http://a)",
+            "write etcd endpoints as etcd(key, default_url), like etcd(users-url, http://127.0.0.1:9002)",
+        ),
         ("etcd(k, ftp://a)", "etcd default: 'ftp://a' is not an http:// or https:// URL"),
         ("", "must not be empty"),
         ("http://${stage.x}", "write stage variable references as ${stageVariables.NAME}"),
@@ -453,7 +482,9 @@ def test_endpoint_url_errors(url: str, message: str) -> None:
 
 
 def test_endpoint_errors() -> None:
-    assert errors(service(endpoints=[{"weight": 1}])) == ["services.users.endpoints[0].url: is required"]
+    assert errors(service(endpoints=[{"weight": 1}])) == [
+        "services.users.endpoints[0].url: is required"
+    ]
     assert errors(service(endpoints=[{"url": "http://a", "weight": -1}])) == [
         "services.users.endpoints[0].weight: must be between 0 and 1000000"
     ]
@@ -466,12 +497,17 @@ def test_endpoint_errors() -> None:
     assert errors(service(endpoints=[{"url": "http://a", "wieght": 2}])) == [
         "services.users.endpoints[0].wieght: unknown key; did you mean 'weight'?"
     ]
-    assert errors(service(endpoints="http://a")) == ["services.users.endpoints: must be a list, not a string"]
+    assert errors(service(endpoints="http://a")) == [
+        "services.users.endpoints: must be a list, not a string"
+    ]
 
 
 def staged(url: str, stage: JSON = "dev", variables: JSON | None = None) -> Data:
     data = service(endpoints=[{"url": url}])
-    data["stages"] = {"dev": {"variables": variables or {"usersHost": "127.0.0.1:9001"}}, "prod": {}}
+    data["stages"] = {
+        "dev": {"variables": variables or {"usersHost": "127.0.0.1:9001"}},
+        "prod": {},
+    }
     if stage is not None:
         data["stage"] = stage
     return data
@@ -482,7 +518,9 @@ def test_stage_variables_are_checked_but_kept_as_written() -> None:
     config = from_dict(staged(url))
     assert config.services["users"].endpoints[0].url == url
     assert config.stages["dev"].variables == {"usersHost": "127.0.0.1:9001"}
-    assert from_dict(staged("etcd(k-${stageVariables.usersHost}, http://${stageVariables.usersHost})"))
+    assert from_dict(
+        staged("etcd(k-${stageVariables.usersHost}, http://${stageVariables.usersHost})")
+    )
 
 
 @pytest.mark.parametrize(
@@ -499,7 +537,8 @@ def test_stage_variables_are_checked_but_kept_as_written() -> None:
         ),
         (
             staged("http://${stageVariables.usersHost}/", stage="prod"),
-            "services.users.endpoints[0].url: stage variable 'usersHost' is not defined in stage 'prod'",
+            "services.users.endpoints[0].url: stage variable 'usersHost' is not defined in "
+            "stage 'prod'",
         ),
         (
             staged("http://${stageVariables.v}/", variables={"v": "a b"}),
@@ -529,7 +568,9 @@ def test_stage_errors() -> None:
     assert errors(with_("stages", {"dev": {"vars": {}}})) == [
         "stages.dev.vars: unknown key; did you mean 'variables'?"
     ]
-    assert errors(with_("stages", ["dev"])) == ["stages: must be a mapping of stage names, not a list"]
+    assert errors(with_("stages", ["dev"])) == [
+        "stages: must be a mapping of stage names, not a list"
+    ]
     assert errors(with_("stages", {"-dev": {}})) == [
         "stages.-dev: invalid stage name '-dev': use letters, digits, '.', '_' and '-', starting "
         "with a letter or digit, at most 128 characters"
@@ -570,8 +611,19 @@ def test_balancer_errors(value: JSON, message: str) -> None:
 
 def test_health() -> None:
     health = {
-        "passive": {"consecutive_failures": 2, "ejection": "1s", "max_ejection": "1s", "failure_statuses": [503]},
-        "active": {"path": "/ping?deep=1", "interval": 1, "timeout": "500ms", "healthy": 1, "unhealthy": 1},
+        "passive": {
+            "consecutive_failures": 2,
+            "ejection": "1s",
+            "max_ejection": "1s",
+            "failure_statuses": [503],
+        },
+        "active": {
+            "path": "/ping?deep=1",
+            "interval": 1,
+            "timeout": "500ms",
+            "healthy": 1,
+            "unhealthy": 1,
+        },
     }
     users = from_dict(service(health=health)).services["users"]
     assert users.health.passive is not None and users.health.passive.failure_statuses == {503}
@@ -579,29 +631,52 @@ def test_health() -> None:
     off = from_dict(service(health={"passive": None, "active": None})).services["users"].health
     assert (off.passive, off.active) == (None, None)
     # A longer first ejection raises the default cap with it.
-    passive = from_dict(service(health={"passive": {"ejection": "10m"}})).services["users"].health.passive
+    passive = (
+        from_dict(service(health={"passive": {"ejection": "10m"}})).services["users"].health.passive
+    )
     assert passive is not None and passive.max_ejection == 600.0
 
 
 @pytest.mark.parametrize(
     ("health", "expected"),
     [
-        ({"passive": {"consecutive_failures": 0}}, "passive.consecutive_failures: must be between 1 and 1000"),
+        (
+            {"passive": {"consecutive_failures": 0}},
+            "passive.consecutive_failures: must be between 1 and 1000",
+        ),
         ({"passive": {"ejection": "0s"}}, "passive.ejection: must be greater than 0"),
-        ({"passive": {"ejection": "1m", "max_ejection": "30s"}}, "passive.max_ejection: max_ejection must be at least ejection"),
-        ({"passive": {"ejection": "1h", "max_ejection": "30s"}}, "passive.max_ejection: max_ejection must be at least ejection"),
-        ({"passive": {"failure_statuses": [500, 600]}}, "passive.failure_statuses[1]: must be between 100 and 599"),
-        ({"passive": {"failure_statuses": 500}}, "passive.failure_statuses: must be a list, not an integer"),
+        (
+            {"passive": {"ejection": "1m", "max_ejection": "30s"}},
+            "passive.max_ejection: max_ejection must be at least ejection",
+        ),
+        (
+            {"passive": {"ejection": "1h", "max_ejection": "30s"}},
+            "passive.max_ejection: max_ejection must be at least ejection",
+        ),
+        (
+            {"passive": {"failure_statuses": [500, 600]}},
+            "passive.failure_statuses[1]: must be between 100 and 599",
+        ),
+        (
+            {"passive": {"failure_statuses": 500}},
+            "passive.failure_statuses: must be a list, not an integer",
+        ),
         ({"active": {"path": "health"}}, "active.path: probe path must start with '/'"),
-        ({"active": {"path": "/a b"}}, "active.path: probe path must be visible ASCII without '#' (percent-encode the rest)"),
-        ({"active": {"path": "/a#b"}}, "active.path: probe path must be visible ASCII without '#' (percent-encode the rest)"),
+        (
+            {"active": {"path": "/a b"}},
+            "active.path: probe path must be visible ASCII without '#' (percent-encode the rest)",
+        ),
+        (
+            {"active": {"path": "/a#b"}},
+            "active.path: probe path must be visible ASCII without '#' (percent-encode the rest)",
+        ),
         ({"active": {"interval": 0}}, "active.interval: must be greater than 0"),
         ({"active": {"healthy": 0}}, "active.healthy: must be between 1 and 1000"),
         ({"active": {"unhealthy": 1001}}, "active.unhealthy: must be between 1 and 1000"),
         ({"active": True}, "active: must be a mapping, not a boolean"),
         ({"pasive": {}}, "pasive: unknown key; did you mean 'passive'?"),
     ],
-)  # fmt: skip
+)
 def test_health_errors(health: JSON, expected: str) -> None:
     assert errors(service(health=health)) == [f"services.users.health.{expected}"]
 
@@ -645,8 +720,14 @@ def test_service_scalars() -> None:
         ({"retry_budget": {"ratio": 1.5}}, "retry_budget.ratio: must be between 0 and 1"),
         ({"retry_budget": {"ratio": math.nan}}, "retry_budget.ratio: must be between 0 and 1"),
         ({"retry_budget": {"ratio": True}}, "retry_budget.ratio: must be a number, not a boolean"),
-        ({"retry_budget": {"min_per_second": -1}}, "retry_budget.min_per_second: must be between 0 and 1e+06"),
-        ({"retry_budget": {"min_per_second": 10**400}}, "retry_budget.min_per_second: must be between 0 and 1e+06"),
+        (
+            {"retry_budget": {"min_per_second": -1}},
+            "retry_budget.min_per_second: must be between 0 and 1e+06",
+        ),
+        (
+            {"retry_budget": {"min_per_second": 10**400}},
+            "retry_budget.min_per_second: must be between 0 and 1e+06",
+        ),
         ({"endpoint": []}, "endpoint: unknown key; did you mean 'endpoints'?"),
     ],
 )
@@ -659,11 +740,14 @@ def test_service_body_must_be_a_mapping(body: JSON) -> None:
     assert paths(with_("services.users", body)) == ["services.users"]
 
 
+NORMAL = "requests are normalised before matching, so write the normal form"
+
 # --- routes ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "prefix", ["/", "/user", "/user/", "/a/b/c/", "/a%20b/", "/~u/x-y_z/", "/a.b/", "/...", "/:@!$&'()*+,;="]
+    "prefix",
+    ["/", "/user", "/user/", "/a/b/c/", "/a%20b/", "/~u/x-y_z/", "/a.b/", "/...", "/:@!$&'()*+,;="],
 )
 def test_prefixes_in_normal_form(prefix: str) -> None:
     assert from_dict(route(prefix=prefix, rewrite=prefix)).routes["usermapping"].prefix == prefix
@@ -678,11 +762,26 @@ def test_prefixes_in_normal_form(prefix: str) -> None:
         ("/a#b", "prefix must not contain '#': it is a path, not a URL"),
         ("/a b", "prefix must not contain whitespace"),
         ("/a\tb", "prefix must not contain whitespace"),
-        ("//a", "prefix must not contain '//': requests are normalised before matching, so write the normal form"),
-        ("/a//", "prefix must not contain '//': requests are normalised before matching, so write the normal form"),
-        ("/a/./b", "prefix must not contain '.' or '..' segments: requests are normalised before matching, so write the normal form"),
-        ("/a/..", "prefix must not contain '.' or '..' segments: requests are normalised before matching, so write the normal form"),
-        ("/%41", "prefix must write 'A' instead of %41: requests are normalised before matching, so write the normal form"),
+        (
+            "//a",
+            "prefix must not contain '//': " + NORMAL,
+        ),
+        (
+            "/a//",
+            "prefix must not contain '//': " + NORMAL,
+        ),
+        (
+            "/a/./b",
+            "prefix must not contain '.' or '..' segments: " + NORMAL,
+        ),
+        (
+            "/a/..",
+            "prefix must not contain '.' or '..' segments: " + NORMAL,
+        ),
+        (
+            "/%41",
+            "prefix must write 'A' instead of %41: " + NORMAL,
+        ),
         ("/%7e", "prefix must write percent-escapes in upper case (%7E)"),
         ("/%2F", "prefix must not contain %2F: requests with it are refused (400)"),
         ("/%5C", "prefix must not contain %5C: requests with it are refused (400)"),
@@ -694,13 +793,15 @@ def test_prefixes_in_normal_form(prefix: str) -> None:
         ("/\x00", "prefix must percent-encode '\\x00' (RFC 3986 path characters only)"),
         (7, "must be a string, not an integer"),
     ],
-)  # fmt: skip
+)
 def test_prefix_errors(prefix: JSON, message: str) -> None:
     assert errors(route(prefix=prefix)) == [f"routes.usermapping.prefix: {message}"]
 
 
 def test_prefix_is_required() -> None:
-    assert errors(with_("routes.usermapping", {"service": "users"})) == ["routes.usermapping.prefix: is required"]
+    assert errors(with_("routes.usermapping", {"service": "users"})) == [
+        "routes.usermapping.prefix: is required"
+    ]
 
 
 def test_rewrite_follows_the_prefix_rules() -> None:
@@ -733,7 +834,10 @@ def test_backends() -> None:
         {"service": "green", "weight": 0},
     ]
     mapping = from_dict(data).routes["usermapping"]
-    assert mapping.backends == (Backend(service="blue", weight=90), Backend(service="green", weight=0))
+    assert mapping.backends == (
+        Backend(service="blue", weight=90),
+        Backend(service="green", weight=0),
+    )
     assert route_to_dict(mapping)["backends"] == [
         {"service": "blue", "weight": 90},
         {"service": "green", "weight": 0},
@@ -756,11 +860,20 @@ def backends(items: JSON) -> Data:
     [
         ([], "backends: must list at least one {service, weight}"),
         ("blue", "backends: must be a list, not a string"),
-        ([{"service": "blue", "weight": 0}], "backends: at least one backend needs a weight above 0"),
-        ([{"service": "blue"}, {"service": "blue"}], "backends[1].service: service 'blue' is listed twice"),
+        (
+            [{"service": "blue", "weight": 0}],
+            "backends: at least one backend needs a weight above 0",
+        ),
+        (
+            [{"service": "blue"}, {"service": "blue"}],
+            "backends[1].service: service 'blue' is listed twice",
+        ),
         ([{"weight": 1}], "backends[0].service: is required"),
         ([{"service": "blue", "weight": -1}], "backends[0].weight: must be between 0 and 1000000"),
-        ([{"service": "nope"}, {"service": "blue"}], "backends[0].service: no service named 'nope'"),
+        (
+            [{"service": "nope"}, {"service": "blue"}],
+            "backends[0].service: no service named 'nope'",
+        ),
         ([{"service": "a b"}], "backends[0].service: 'a b' is not a valid service name"),
     ],
 )
@@ -776,14 +889,21 @@ def test_missing_service() -> None:
 def test_respond() -> None:
     data = with_(
         "routes.usermapping",
-        {"prefix": "/", "respond": {"status": 503, "body": "down", "headers": {"Retry-After": "5"}}},
+        {
+            "prefix": "/",
+            "respond": {"status": 503, "body": "down", "headers": {"Retry-After": "5"}},
+        },
     )
     mapping = from_dict(data).routes["usermapping"]
     assert mapping.respond is not None and mapping.backends == ()
     assert (mapping.respond.status, mapping.respond.body, mapping.respond.headers) == (
         503, "down", (("retry-after", "5"),),
     )  # fmt: skip
-    assert route_to_dict(mapping)["respond"] == {"status": 503, "body": "down", "headers": {"retry-after": "5"}}
+    assert route_to_dict(mapping)["respond"] == {
+        "status": 503,
+        "body": "down",
+        "headers": {"retry-after": "5"},
+    }
 
 
 @pytest.mark.parametrize(
@@ -793,9 +913,18 @@ def test_respond() -> None:
         ({"status": 600}, "respond.status: must be between 200 and 599"),
         ({"status": "200"}, "respond.status: must be an integer, not a string"),
         ({"body": 1}, "respond.body: must be a string, not an integer"),
-        ({"headers": {"Content-Length": "3"}}, "respond.headers.content-length: is set by the gateway"),
-        ({"headers": {"a": "\r\nx"}}, "respond.headers.a: header values must be visible ASCII characters"),
-        ({"headers": []}, "respond.headers: must be a mapping of header names to values, not a list"),
+        (
+            {"headers": {"Content-Length": "3"}},
+            "respond.headers.content-length: is set by the gateway",
+        ),
+        (
+            {"headers": {"a": "\r\nx"}},
+            "respond.headers.a: header values must be visible ASCII characters",
+        ),
+        (
+            {"headers": []},
+            "respond.headers: must be a mapping of header names to values, not a list",
+        ),
         ({"stauts": 200}, "respond.stauts: unknown key; did you mean 'status'?"),
         ("ok", "respond: must be a mapping, not a string"),
     ],
@@ -859,8 +988,12 @@ def test_methods() -> None:
     assert errors(route(methods=["GET", "GE T"])) == [
         "routes.usermapping.methods[1]: method 'GE T' is not a valid token (RFC 9110 5.6.2)"
     ]
-    assert errors(route(methods=[1])) == ["routes.usermapping.methods[0]: must be a string, not an integer"]
-    assert errors(route(methods="GET")) == ["routes.usermapping.methods: must be a list, not a string"]
+    assert errors(route(methods=[1])) == [
+        "routes.usermapping.methods[0]: must be a string, not an integer"
+    ]
+    assert errors(route(methods="GET")) == [
+        "routes.usermapping.methods: must be a list, not a string"
+    ]
 
 
 def test_headers() -> None:
@@ -872,7 +1005,10 @@ def test_headers() -> None:
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
-        ({"x-a": "1", "X-A": "2"}, "headers.X-A: is given twice (header names are case-insensitive)"),
+        (
+            {"x-a": "1", "X-A": "2"},
+            "headers.X-A: is given twice (header names are case-insensitive)",
+        ),
         ({"x a": "1"}, "headers.x a: header name 'x a' is not a valid token (RFC 9110 5.6.2)"),
         ({"x": 1}, "headers.x: must be a string, not an integer"),
         ({"x": " 1"}, "headers.x: header values must not start or end with whitespace"),
@@ -891,7 +1027,9 @@ def test_priority_and_host_rewrite() -> None:
     assert errors(route(priority=2**31)) == [
         "routes.usermapping.priority: must be between -2147483648 and 2147483647"
     ]
-    assert errors(route(priority=False)) == ["routes.usermapping.priority: must be an integer, not a boolean"]
+    assert errors(route(priority=False)) == [
+        "routes.usermapping.priority: must be an integer, not a boolean"
+    ]
     assert errors(route(host_rewrite="a b")) == [
         "routes.usermapping.host_rewrite: invalid host name label 'a b' in 'a b'"
     ]
@@ -920,10 +1058,13 @@ def test_route_max_body_absent_inherits() -> None:
     mapping = from_dict(base()).routes["usermapping"]
     assert (mapping.max_body, mapping.max_body_unlimited) == (None, False)
     assert mapping.body_limit(100) == 100
-    assert parse_route("r", {"prefix": "/", "service": "s", "max_body": None}).body_limit(100) is None
+    assert (
+        parse_route("r", {"prefix": "/", "service": "s", "max_body": None}).body_limit(100) is None
+    )
     assert parse_route("r", {"prefix": "/", "service": "s", "max_body": 5}).body_limit(100) == 5
     assert errors(route(max_body="lots")) == [
-        "routes.usermapping.max_body: 'lots' is not a size (use e.g. 65536, '64KiB', '100MiB', '1GB')"
+        "routes.usermapping.max_body: 'lots' is not a size "
+        "(use e.g. 65536, '64KiB', '100MiB', '1GB')"
     ]
     with pytest.raises(ValueError, match="both a size and unlimited"):
         Route(name="r", prefix="/", max_body=1, max_body_unlimited=True)
@@ -953,18 +1094,35 @@ def test_limits_and_timeouts() -> None:
     config = from_dict(
         with_(
             "limits",
-            {"max_request_line": "16KiB", "max_header_bytes": 1024, "max_body": None, "max_connections": 10},
-            with_("timeouts", {"header_read": "5s", "idle": 1, "connect": "100ms", "response": "2m", "grace": 0}),
+            {
+                "max_request_line": "16KiB",
+                "max_header_bytes": 1024,
+                "max_body": None,
+                "max_connections": 10,
+            },
+            with_(
+                "timeouts",
+                {"header_read": "5s", "idle": 1, "connect": "100ms", "response": "2m", "grace": 0},
+            ),
         )
     )
-    assert (config.limits.max_request_line, config.limits.max_body, config.limits.max_connections) == (
-        16384, None, 10,
-    )  # fmt: skip
+    assert (
+        config.limits.max_request_line,
+        config.limits.max_body,
+        config.limits.max_connections,
+    ) == (
+        16384,
+        None,
+        10,
+    )
     assert (config.timeouts.idle, config.timeouts.connect, config.timeouts.grace) == (1.0, 0.1, 0.0)
     dumped = to_dict(config)
     assert dumped["limits"] == {
-        "max_request_line": 16384, "max_header_bytes": 1024, "max_body": None, "max_connections": 10,
-    }  # fmt: skip
+        "max_request_line": 16384,
+        "max_header_bytes": 1024,
+        "max_body": None,
+        "max_connections": 10,
+    }
     assert dumped["timeouts"] == {
         "header_read": "5s", "idle": "1s", "connect": "100ms", "response": "2m", "grace": "0s",
     }  # fmt: skip
@@ -975,7 +1133,11 @@ def test_limits_and_timeouts() -> None:
     ("path", "value", "expected"),
     [
         ("limits.max_request_line", 0, "must be at least 1 bytes"),
-        ("limits.max_header_bytes", "1.5KiB", "'1.5KiB' is not a size (use e.g. 65536, '64KiB', '100MiB', '1GB')"),
+        (
+            "limits.max_header_bytes",
+            "1.5KiB",
+            "'1.5KiB' is not a size (use e.g. 65536, '64KiB', '100MiB', '1GB')",
+        ),
         ("limits.max_body", -1, "must not be negative"),
         ("limits.max_connections", 0, "must be between 1 and 1000000"),
         ("limits.max_conections", 1, "unknown key; did you mean 'max_connections'?"),
@@ -986,7 +1148,7 @@ def test_limits_and_timeouts() -> None:
         ("access_log", "xml", "must be one of text, json, off; got 'xml'"),
         ("access_log", None, "must be one of text, json, off; got None"),
     ],
-)  # fmt: skip
+)
 def test_top_level_errors(path: str, value: JSON, expected: str) -> None:
     assert errors(with_(path, value)) == [f"{path}: {expected}"]
 
@@ -1005,8 +1167,16 @@ def test_etcd() -> None:
     config = from_dict(with_("etcd", etcd))
     assert config.etcd is not None
     assert config.etcd.endpoints == ("http://a:2379", "https://b:2379/")
-    assert (config.etcd.prefix, config.etcd.resync, config.etcd.password) == ("/gw/prod/", 60.0, "pw")
-    assert to_dict(config)["etcd"] == {**etcd, "endpoints": ["http://a:2379", "https://b:2379/"], "resync": "1m"}
+    assert (config.etcd.prefix, config.etcd.resync, config.etcd.password) == (
+        "/gw/prod/",
+        60.0,
+        "pw",
+    )
+    assert to_dict(config)["etcd"] == {
+        **etcd,
+        "endpoints": ["http://a:2379", "https://b:2379/"],
+        "resync": "1m",
+    }
     assert from_dict(with_("etcd", None)).etcd is None
     listed = from_dict(with_("etcd", {"endpoints": ["http://127.0.0.1:2379"]})).etcd
     assert listed is not None and listed.prefix == "/gw/"
@@ -1017,12 +1187,21 @@ def test_etcd() -> None:
     [
         ({}, "etcd.endpoints: is required, like [http://127.0.0.1:2379]"),
         ({"endpoints": []}, "etcd.endpoints: needs at least one URL, like http://127.0.0.1:2379"),
-        ({"endpoints": ["http://a:1", "a:1"]}, "etcd.endpoints[1]: 'a:1' is not an http:// or https:// URL"),
+        (
+            {"endpoints": ["http://a:1", "a:1"]},
+            "etcd.endpoints[1]: 'a:1' is not an http:// or https:// URL",
+        ),
         ({"endpoints": "http://a:1,"}, "etcd.endpoints: must not be empty"),
         ({"endpoints": ["http://a:1/v3"]}, "etcd.endpoints[0]: URL must not have a path"),
         ({"endpoints": None}, "etcd.endpoints: must be a list, not null"),
-        ({"endpoints": ["http://a"], "prefix": "gw/"}, "etcd.prefix: must start and end with '/', like /gw/"),
-        ({"endpoints": ["http://a"], "prefix": "/gw"}, "etcd.prefix: must start and end with '/', like /gw/"),
+        (
+            {"endpoints": ["http://a"], "prefix": "gw/"},
+            "etcd.prefix: must start and end with '/', like /gw/",
+        ),
+        (
+            {"endpoints": ["http://a"], "prefix": "/gw"},
+            "etcd.prefix: must start and end with '/', like /gw/",
+        ),
         ({"endpoints": ["http://a"], "resync": 0}, "etcd.resync: must be greater than 0"),
         ({"endpoints": ["http://a"], "cert": "c"}, "etcd.key: cert and key go together"),
         ({"endpoints": ["http://a"], "key": "k"}, "etcd.cert: cert and key go together"),
@@ -1051,9 +1230,13 @@ def test_parse_route_and_service_name_their_paths() -> None:
     assert [e.path for e in info.value.errors] == ["routes.bad name"]
     with pytest.raises(ConfigError) as info:
         parse_service("users", {"retries": "2"})
-    assert [str(e) for e in info.value.errors] == ["services.users.retries: must be an integer, not a string"]
+    assert [str(e) for e in info.value.errors] == [
+        "services.users.retries: must be an integer, not a string"
+    ]
     # Stage variables and services are for validate() to check.
-    assert parse_service("s", {"endpoints": ["http://${stageVariables.x}"]}).endpoints[0].weight == 1
+    assert (
+        parse_service("s", {"endpoints": ["http://${stageVariables.x}"]}).endpoints[0].weight == 1
+    )
 
 
 def test_validate_checks_references_after_an_upsert() -> None:
@@ -1061,19 +1244,26 @@ def test_validate_checks_references_after_an_upsert() -> None:
     validate(config)
     upserted = Config(
         routes=config.routes.set("new", parse_route("new", {"prefix": "/n", "service": "gone"})),
-        services=config.services.set("s2", parse_service("s2", {"endpoints": ["http://${stageVariables.h}"]})),
+        services=config.services.set(
+            "s2", parse_service("s2", {"endpoints": ["http://${stageVariables.h}"]})
+        ),
     )
     with pytest.raises(ConfigError) as info:
         validate(upserted)
     assert [str(e) for e in info.value.errors] == [
         "routes.new.service: no service named 'gone'",
-        "services.s2.endpoints[0].url: uses stage variable 'h', but no stage is selected ('stage:')",
+        "services.s2.endpoints[0].url: uses stage variable 'h', but no stage is selected "
+        "('stage:')",
     ]
-    renamed = Config(routes=config.routes.set("x", config.routes["usermapping"]), services=config.services)
-    with pytest.raises(ConfigError, match="routes.x: holds a route named 'usermapping'"):
+    renamed = Config(
+        routes=config.routes.set("x", config.routes["usermapping"]), services=config.services
+    )
+    with pytest.raises(ConfigError, match=r"routes\.x: holds a route named 'usermapping'"):
         validate(renamed)
     broken = Config(services=FrozenDict({"s": Service(endpoints=(Endpoint(url="http://${x"),))}))
-    with pytest.raises(ConfigError, match=r"services.s.endpoints\[0\].url: write stage variable references"):
+    with pytest.raises(
+        ConfigError, match=r"services.s.endpoints\[0\].url: write stage variable references"
+    ):
         validate(broken)
 
 
@@ -1137,12 +1327,16 @@ _SCALARS = (
     | st.integers()
     | st.floats()
     | st.text(max_size=8)
-    | st.sampled_from(["/a/", "http://a", "10s", "1KiB", "127.0.0.1:1", "${stageVariables.x}", "inherit"])
+    | st.sampled_from(
+        ["/a/", "http://a", "10s", "1KiB", "127.0.0.1:1", "${stageVariables.x}", "inherit"]
+    )
 )
 ANY_DATA = st.recursive(
     _SCALARS,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(_KEYS | st.text(max_size=4), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(_KEYS | st.text(max_size=4), children, max_size=5)
+    ),
     max_leaves=30,
 )
 
@@ -1155,3 +1349,17 @@ def test_any_data_gives_a_config_or_a_config_error(data: JSON) -> None:
         assert exc.errors
         return
     assert from_dict(to_dict(config)) == config
+
+
+def test_messages_never_print_whole_containers_or_huge_ints() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    assert errors({"access_log": loop}) == [
+        "access_log: must be one of text, json, off; got a list"
+    ]
+    assert errors({"access_log": 10**5000}) == [
+        "access_log: must be one of text, json, off; got a huge integer"
+    ]
+    assert errors({10**5000: 1}) == ["a huge integer: keys must be strings"]
+    assert paths({"stages": {"d": {"variables": {(1, 2): "x"}}}}) == ["stages.d.variables.tuple"]
+    assert paths({"routes": {None: {}}}) == ["routes.None"]
