@@ -73,12 +73,17 @@ class Explanation:
     candidates: tuple[Candidate, ...]
     upstream_path: str | None
 
+    def __post_init__(self) -> None:
+        if (self.winner is None) == (self.error is None):
+            raise ValueError("an Explanation has either a winner or an error")
+
     def describe(self) -> str:
         """The explanation as the lines ``gw explain`` prints."""
         lines = [f"{self.method} {self.host or '(any host)'} {self.path}"]
         if self.winner is not None:
             lines.append(f"  -> route {self.winner.name}, upstream path {self.upstream_path}")
-        elif self.error is not None:
+        else:
+            assert self.error is not None  # __post_init__
             lines.append(f"  -> {self.error.status_hint} {self.error.reason}")
         for candidate in self.candidates:
             route = candidate.route
