@@ -188,7 +188,7 @@ class H11ServerParser:
         return self._conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
 
     def send_data(self, data: bytes | bytearray) -> bytes:
-        return self._conn.send(h11.Data(data=data)) or b""
+        return self._conn.send(h11.Data(data=data)) or b""  # type: ignore[arg-type]  # any bytes-like
 
     def send_end(self) -> bytes:
         return self._conn.send(h11.EndOfMessage()) or b""
@@ -263,7 +263,7 @@ class H11ClientParser:
         return self._conn.send(ev) or b""
 
     def send_data(self, data: bytes | bytearray) -> bytes:
-        return self._conn.send(h11.Data(data=data)) or b""
+        return self._conn.send(h11.Data(data=data)) or b""  # type: ignore[arg-type]  # any bytes-like
 
     def send_end(self) -> bytes:
         return self._conn.send(h11.EndOfMessage()) or b""

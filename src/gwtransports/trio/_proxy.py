@@ -166,7 +166,17 @@ async def _attempt(
 ) -> tuple[Outcome, UpstreamConn | None, ResponseHead | None]:
     """One attempt: connect (or reuse), send, await the response head."""
     pool = server.pool
-    key = f"{fwd.scheme}://{fwd.host}:{fwd.port}"
+    ca = None
+    if fwd.scheme == "https":
+        service = server.gateway.config.services.get(fwd.service)
+        ca = service.ca if service else None
+    # A TLS connection verified against one CA must never serve a service that
+    # trusts another: the CA is part of the pool key.
+    key = (
+        f"{fwd.scheme}://{fwd.host}:{fwd.port}"
+        if ca is None
+        else f"https://{fwd.host}:{fwd.port}|{ca}"
+    )
     target = fwd.target.encode("latin-1")
     retried_stale = False
     while True:
@@ -174,8 +184,6 @@ async def _attempt(
         conn = pool.checkout(key, start)
         reused = conn is not None
         if conn is None:
-            service = server.gateway.config.services.get(fwd.service)
-            ca = service.ca if service else None
             try:
                 conn = await pool.connect(
                     key,

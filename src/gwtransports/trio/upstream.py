@@ -148,6 +148,10 @@ class UpstreamPool:
             raise ConnectError("connect timed out") from None
         except ssl.SSLError as exc:
             raise ConnectError(f"TLS: {exc.reason or exc}") from None
+        except trio.BrokenResourceError as exc:  # trio wraps TLS handshake failures
+            cause = exc.__cause__
+            reason = getattr(cause, "reason", None) or cause or exc
+            raise ConnectError(f"TLS: {reason}") from None
         except OSError as exc:
             raise ConnectError(exc.strerror or str(exc)) from None
         self.opened += 1

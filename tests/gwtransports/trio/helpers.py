@@ -7,6 +7,7 @@ run with :func:`run`; waits are bounded by ``trio.fail_after``.
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +22,9 @@ from gwcore.gateway import Gateway
 from gwtransports._accesslog import AccessLog
 from gwtransports.trio.server import Server, open_listeners
 
-Handler = Callable[["Upstream", trio.SocketStream, h11.Connection, h11.Request, bytes], Awaitable[None]]
+Handler = Callable[
+    ["Upstream", trio.SocketStream, h11.Connection, h11.Request, bytes], Awaitable[None]
+]
 
 
 def run(fn: Callable[[], Awaitable[None]], timeout: float = 60) -> None:
@@ -186,8 +189,6 @@ class Response:
         self.body = body
 
     def json(self) -> Any:
-        import json
-
         return json.loads(self.body)
 
 

@@ -48,7 +48,11 @@ SMUGGLING = [
 ]
 
 
-@pytest.mark.parametrize("payload", SMUGGLING, ids=["cl+te", "dup-cl", "chunk-size", "obs-fold", "te-1.0", "request-line"])
+@pytest.mark.parametrize(
+    "payload",
+    SMUGGLING,
+    ids=["cl+te", "dup-cl", "chunk-size", "obs-fold", "te-1.0", "request-line"],
+)
 def test_smuggling_is_refused_and_connection_closed(payload: bytes) -> None:
     async def body(gw, up):  # type: ignore[no-untyped-def]
         out = await raw(gw.port, payload)
@@ -65,22 +69,32 @@ def test_smuggling_is_refused_and_connection_closed(payload: bytes) -> None:
 
 def test_limits_414_431_413() -> None:
     async def body(gw, up):  # type: ignore[no-untyped-def]
-        status, doc = _status_and_body(await raw(gw.port, b"GET /" + b"a" * 300 + b" HTTP/1.1\r\n\r\n"))
+        status, doc = _status_and_body(
+            await raw(gw.port, b"GET /" + b"a" * 300 + b" HTTP/1.1\r\n\r\n")
+        )
         assert (status, doc["error"]) == (414, "uri_too_long")
         many = b"".join(b"x-h%d: %s\r\n" % (i, b"v" * 50) for i in range(40))
-        status, doc = _status_and_body(await raw(gw.port, b"GET / HTTP/1.1\r\nhost: a\r\n" + many + b"\r\n"))
+        status, doc = _status_and_body(
+            await raw(gw.port, b"GET / HTTP/1.1\r\nhost: a\r\n" + many + b"\r\n")
+        )
         assert (status, doc["error"]) == (431, "headers_too_large")
         big = b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 5000\r\n\r\n"
         status, doc = _status_and_body(await raw(gw.port, big))
         assert (status, doc["error"]) == (413, "payload_too_large")
         client = await Client.open(gw.port)
-        resp = await client.request("POST", "/", headers=[("transfer-encoding", "chunked")], body=b"x" * 5000)
+        resp = await client.request(
+            "POST", "/", headers=[("transfer-encoding", "chunked")], body=b"x" * 5000
+        )
         assert resp.status == 413 and resp.json()["error"] == "payload_too_large"
         await client.aclose()
         ok = await get(gw.port, "/fine")
         assert ok.status == 200
 
-    run(lambda: _with_upstream(body, limits={"max_request_line": 200, "max_header_bytes": 1024, "max_body": 1000}))
+    run(
+        lambda: _with_upstream(
+            body, limits={"max_request_line": 200, "max_header_bytes": 1024, "max_body": 1000}
+        )
+    )
 
 
 def test_route_max_body_overrides_limit() -> None:
@@ -88,7 +102,10 @@ def test_route_max_body_overrides_limit() -> None:
         up = Upstream()
         async with trio.open_nursery() as nursery:
             port = await nursery.start(up.run)
-            routes = {"small": {"prefix": "/small", "service": "s", "max_body": 10}, "r": {"prefix": "/", "service": "s"}}
+            routes = {
+                "small": {"prefix": "/small", "service": "s", "max_body": 10},
+                "r": {"prefix": "/", "service": "s"},
+            }
             async with gateway(make_config({"s": [port]}, routes)) as gw:
                 client = await Client.open(gw.port)
                 assert (await client.request("POST", "/big", body=b"x" * 100)).status == 200
@@ -153,7 +170,11 @@ def test_502_503_504() -> None:
                     "w": {"prefix": "/drain", "service": "drain"},
                 },
                 services_extra={
-                    "slow": {"endpoints": [{"url": f"http://127.0.0.1:{slow_port}"}], "timeouts": {"response": "300ms"}, "retries": 0},
+                    "slow": {
+                        "endpoints": [{"url": f"http://127.0.0.1:{slow_port}"}],
+                        "timeouts": {"response": "300ms"},
+                        "retries": 0,
+                    },
                     "drain": {"endpoints": [{"url": f"http://127.0.0.1:{slow_port}", "weight": 0}]},
                 },
             )
@@ -179,7 +200,9 @@ def test_upstream_reset_mid_response_closes_client_connection() -> None:
         up = Upstream(handler=half)
         async with trio.open_nursery() as nursery:
             port = await nursery.start(up.run)
-            async with gateway(make_config({"s": [port]}, {"r": {"prefix": "/", "service": "s"}})) as gw:
+            async with gateway(
+                make_config({"s": [port]}, {"r": {"prefix": "/", "service": "s"}})
+            ) as gw:
                 out = await raw(gw.port, b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
                 head, _, body = out.partition(b"\r\n\r\n")
                 assert head.startswith(b"HTTP/1.1 200")

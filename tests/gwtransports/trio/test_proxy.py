@@ -32,10 +32,12 @@ def test_routing_rewrite_and_forwarded_headers() -> None:
                 },
             )
             async with gateway(cfg) as gw:
-                resp = await get(gw.port, "/user/42/profile?x=1&y=2", headers=[("x-forwarded-for", "10.9.9.9")])
+                resp = await get(
+                    gw.port, "/user/42/profile?x=1&y=2", headers=[("x-forwarded-for", "10.9.9.9")]
+                )
                 assert resp.status == 200
                 assert resp.body == b"users GET /v2/42/profile?x=1&y=2 0"
-                method, target, headers = up.requests[-1]
+                _, _, headers = up.requests[-1]
                 assert headers["host"] == "test.local"
                 assert headers["x-forwarded-for"] == "10.9.9.9, 127.0.0.1"
                 assert headers["x-forwarded-proto"] == "http"
@@ -60,7 +62,12 @@ def test_client_request_id_kept_and_hop_by_hop_removed() -> None:
             conn,
             200,
             b"ok",
-            [("content-length", "2"), ("connection", "x-private"), ("x-private", "1"), ("keep-alive", "5")],
+            [
+                ("content-length", "2"),
+                ("connection", "x-private"),
+                ("x-private", "1"),
+                ("keep-alive", "5"),
+            ],
         )
 
     async def main() -> None:
@@ -72,7 +79,12 @@ def test_client_request_id_kept_and_hop_by_hop_removed() -> None:
                 resp = await get(
                     gw.port,
                     "/a",
-                    headers=[("x-request-id", "abc-123"), ("connection", "x-secret"), ("x-secret", "s"), ("te", "trailers")],
+                    headers=[
+                        ("x-request-id", "abc-123"),
+                        ("connection", "x-secret"),
+                        ("x-secret", "s"),
+                        ("te", "trailers"),
+                    ],
                 )
                 assert resp.status == 200
                 _, _, headers = up.requests[-1]
@@ -109,7 +121,10 @@ def test_chunked_both_ways_head_204_304() -> None:
     async def handler(up, stream, conn, req, body):  # type: ignore[no-untyped-def]
         path = req.target.decode()
         if path == "/chunked":
-            out = conn.send(h11.Response(status_code=200, headers=[("transfer-encoding", "chunked")])) or b""
+            out = (
+                conn.send(h11.Response(status_code=200, headers=[("transfer-encoding", "chunked")]))
+                or b""
+            )
             for piece in (b"abc", b"defg", b"h"):
                 out += conn.send(h11.Data(data=piece)) or b""
             out += conn.send(h11.EndOfMessage()) or b""
@@ -165,13 +180,18 @@ def test_expect_100_continue() -> None:
             async with gateway(cfg) as gw:
                 stream = await trio.open_tcp_stream("127.0.0.1", gw.port)
                 await stream.send_all(
-                    b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\nexpect: 100-continue\r\n\r\n"
+                    b"POST /x HTTP/1.1\r\nhost: a\r\ncontent-length: 5\r\n"
+                    b"expect: 100-continue\r\n\r\n"
                 )
                 first = await stream.receive_some(1000)
                 assert first.startswith(b"HTTP/1.1 100 ")
                 await stream.send_all(b"hello")
                 conn = h11.Connection(h11.CLIENT)
-                conn.send(h11.Request(method="POST", target="/x", headers=[("host", "a"), ("content-length", "5")]))
+                conn.send(
+                    h11.Request(
+                        method="POST", target="/x", headers=[("host", "a"), ("content-length", "5")]
+                    )
+                )
                 conn.send(h11.Data(data=b"hello"))
                 conn.send(h11.EndOfMessage())
                 rest = first.split(b"\r\n\r\n", 1)[1]
@@ -198,7 +218,10 @@ def test_http10_client_and_pipelining() -> None:
             async with gateway(cfg) as gw:
                 out = await raw(gw.port, b"GET /old HTTP/1.0\r\n\r\n")
                 assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"GET /old 0")
-                two = b"GET /p1 HTTP/1.1\r\nhost: a\r\n\r\nGET /p2 HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
+                two = (
+                    b"GET /p1 HTTP/1.1\r\nhost: a\r\n\r\n"
+                    b"GET /p2 HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
+                )
                 out = await raw(gw.port, two)
                 assert out.count(b"HTTP/1.1 200") == 2
                 assert b"GET /p1 0" in out and out.endswith(b"GET /p2 0")
