@@ -188,7 +188,7 @@ def install(gw: Gateway, new: Plan, now: float) -> None:
     gw._services = services
     gw._routes = routes
     for name in old_services.keys() - services.keys():
-        gw._health.schedule(name, (), None, now)
+        gw._probes.schedule(name, (), None, now)
         gw._health.forget(name, ())
     for state in services.values():
         _refresh(gw, state, now)
@@ -201,7 +201,7 @@ def _refresh(gw: Gateway, state: ServiceState, now: float) -> bool:
     state.members = members
     state.policy.update(members)
     identities = [m.address.identity for m in members]
-    gw._health.schedule(state.name, members, state.service.health.active, now)
+    gw._probes.schedule(state.name, members, state.service.health.active, now)
     gw._health.forget(state.name, identities)
     return changed
 

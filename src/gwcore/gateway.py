@@ -45,6 +45,7 @@ from typing import final
 
 from gwcore import _changes
 from gwcore._headers import client_host, request_id, upstream_headers
+from gwcore._probes import ProbeSchedule
 from gwcore._runtime import Plan, RouteState, ServiceState, plan
 from gwcore.config import BalancerKind, Config, Route
 from gwcore.errors import NoHealthyEndpoint
@@ -123,6 +124,7 @@ class Gateway:
         self._generation = 1
         self._resolver = Resolver()
         self._health = HealthBook()
+        self._probes = ProbeSchedule()
         self._services: dict[str, ServiceState] = {}
         self._routes: dict[str, RouteState] = {}
         self._addresses: dict[str, Address] = {}
@@ -315,16 +317,15 @@ class Gateway:
         """
         if now >= self._next_expiry:
             _changes.expire(self, now)
-        probes, _ = self._health.tick(now)
-        return probes
+        self._health.tick(now)
+        return self._probes.due(now)
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has work, or None."""
-        health = self._health.next_deadline()
-        expiry = self._next_expiry if self._next_expiry != float("inf") else None
-        if health is None or expiry is None:
-            return health if expiry is None else expiry
-        return min(health, expiry)
+        deadlines = [self._health.next_deadline(), self._probes.next_deadline()]
+        if self._next_expiry != float("inf"):
+            deadlines.append(self._next_expiry)
+        return min((d for d in deadlines if d is not None), default=None)
 
     # ------------------------------------------------------------------ introspection
 

@@ -22,8 +22,8 @@ fed, so the table itself stays pure data that a script can draw::
   endpoint came back also resets the back-off, so an endpoint that recovered for
   good starts from ``ejection`` again while one that flaps keeps doubling.
   Outcomes of requests that were in flight while an endpoint is out change nothing.
-* Active: the gateway is told when a probe is due (:meth:`HealthBook.tick` returns
-  :class:`~gwcore.events.StartProbe` commands); ``unhealthy`` failed probes in a
+* Active: :mod:`gwcore._probes` says when a probe is due (the transport sends it
+  and reports the result to :meth:`HealthBook.probe`); ``unhealthy`` failed probes in a
   row take an endpoint out until ``healthy`` probes in a row pass. Probes keep
   running while an endpoint is out: they are how it comes back.
 * A new endpoint starts HEALTHY: a fresh registration must be usable at once.
@@ -33,20 +33,18 @@ A pair missing from the table is a bug in the counting above. :func:`step` raise
 (losing history can at worst delay an ejection by N failures; the opposite choice
 could take a working endpoint out for good).
 
-Time is only ever passed in (``now``); ejection ends and probe schedules sit in a
-heap so :meth:`HealthBook.next_deadline` and :meth:`HealthBook.tick` cost
-O(log n) per due item, not a scan of every endpoint.
+Time is only ever passed in (``now``); ejection ends sit in a heap so
+:meth:`HealthBook.next_deadline` and :meth:`HealthBook.tick` cost O(log n) per
+due item, not a scan of every endpoint.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from enum import Enum
 
 from gwcore.config import Active, Passive
-from gwcore.events import StartProbe
-from gwcore.resolve import Member
 
 __all__ = ["TRANSITIONS", "EndpointHealth", "HealthBook", "Input", "State", "step"]
 
@@ -210,9 +208,7 @@ class HealthBook:
         self._records: dict[str, dict[str, EndpointHealth]] = {}  # service -> identity ->
         #: Identities not HEALTHY, by service (what request-time filtering reads).
         self.down: dict[str, set[str]] = {}
-        # service -> identity -> (member, settings, next due time)
-        self._probes: dict[str, dict[str, tuple[Member, Active, float]]] = {}
-        self._heap: list[tuple[float, str, str, str]] = []  # (when, kind, service, identity)
+        self._heap: list[tuple[float, str, str]] = []  # (ejection end, service, identity)
 
     def state(self, service: str, identity: str) -> State:
         """The state of an endpoint (HEALTHY when never seen).
@@ -250,7 +246,7 @@ class HealthBook:
             if not down:
                 del self.down[key[0]]
         if state is State.EJECTED and record.ejected_until is not None:
-            heapq.heappush(self._heap, (record.ejected_until, "eject", key[0], key[1]))
+            heapq.heappush(self._heap, (record.ejected_until, key[0], key[1]))
 
     def _get(self, key: tuple[str, str]) -> EndpointHealth:
         table = self._records.setdefault(key[0], {})
@@ -319,39 +315,6 @@ class HealthBook:
         self._feed(key, record, event, None, now)
         return record.state
 
-    def schedule(
-        self, service: str, members: Sequence[Member], active: Active | None, now: float
-    ) -> None:
-        """Set the probe plan of a service: every member, every ``interval``.
-
-        A member already planned keeps its next due time (a reload does not make
-        every probe fire at once); a new one is probed right away.
-
-        Args:
-            service: Service name.
-            members: Its members now.
-            active: Its active settings; None stops probing it.
-            now: Current time.
-        """
-        if active is None:
-            self._probes.pop(service, None)
-            return
-        old_plan = self._probes.get(service, {})
-        plan: dict[str, tuple[Member, Active, float]] = {}
-        for member in members:
-            identity = member.address.identity
-            old = old_plan.get(identity)
-            if old is not None and old[1] == active:
-                due = old[2]
-            else:
-                due = now
-                heapq.heappush(self._heap, (due, "probe", service, identity))
-            plan[identity] = (member, active, due)
-        if plan:
-            self._probes[service] = plan
-        else:
-            self._probes.pop(service, None)
-
     def forget(self, service: str, keep: Iterable[str]) -> None:
         """Drop the records of a service's former endpoints that are in service.
 
@@ -372,57 +335,32 @@ class HealthBook:
         if not table:
             del self._records[service]
 
-    def _valid(self, item: tuple[float, str, str, str]) -> bool:
-        when, kind, service, identity = item
-        if kind == "eject":
-            record = self._records.get(service, {}).get(identity)
-            return record is not None and record.ejected_until == when
-        plan = self._probes.get(service, {}).get(identity)
-        return plan is not None and plan[2] == when
+    def _valid(self, item: tuple[float, str, str]) -> bool:
+        when, service, identity = item
+        record = self._records.get(service, {}).get(identity)
+        return record is not None and record.ejected_until == when
 
     def next_deadline(self) -> float | None:
-        """When :meth:`tick` next has work (an ejection ends, a probe is due), or None."""
+        """When the next ejection ends, or None."""
         while self._heap and not self._valid(self._heap[0]):
             heapq.heappop(self._heap)
         return self._heap[0][0] if self._heap else None
 
-    def tick(self, now: float) -> tuple[tuple[StartProbe, ...], tuple[tuple[str, str], ...]]:
-        """End due ejections and emit due probes.
+    def tick(self, now: float) -> tuple[tuple[str, str], ...]:
+        """End every ejection due at ``now``.
 
         Args:
             now: Current time.
 
         Returns:
-            ``(probes to start, (service, identity) of endpoints back from ejection)``.
-            A probe's next due time is ``now + interval`` whether or not its
-            result ever arrives, so a lost probe cannot stop probing.
+            ``(service, identity)`` of the endpoints back in service.
         """
-        probes: list[StartProbe] = []
         returned: list[tuple[str, str]] = []
         while self._heap and self._heap[0][0] <= now:
             item = heapq.heappop(self._heap)
-            if not self._valid(item):
-                continue
-            _, kind, service, identity = item
-            key = (service, identity)
-            if kind == "eject":
-                self._feed(key, self._records[service][identity], Input.EJECTION_ENDED, None, now)
-                returned.append(key)
-                continue
-            member, active, _ = self._probes[service][identity]
-            address = member.address
-            probes.append(
-                StartProbe(
-                    service=service,
-                    endpoint=identity,
-                    scheme=address.scheme,
-                    host=address.host,
-                    port=address.port,
-                    target=address.base + active.path,
-                    timeout=active.timeout,
-                )
-            )
-            due = now + active.interval
-            self._probes[service][identity] = (member, active, due)
-            heapq.heappush(self._heap, (due, "probe", service, identity))
-        return tuple(probes), tuple(returned)
+            if self._valid(item):
+                _, service, identity = item
+                record = self._records[service][identity]
+                self._feed((service, identity), record, Input.EJECTION_ENDED, None, now)
+                returned.append((service, identity))
+        return tuple(returned)

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gwcore._probes import ProbeSchedule
 from gwcore.config import Active, Passive
 from gwcore.events import StartProbe
 from gwcore.health import (
@@ -85,8 +86,8 @@ def test_ejection_after_exactly_n_and_success_resets() -> None:
     assert book.observe("s", "e", False, PASSIVE, 2.0) is State.EJECTED
     assert record.ejected_until == 11.0
     assert book.next_deadline() == 11.0
-    assert book.tick(10.9) == ((), ())
-    assert book.tick(11.0) == ((), (("s", "e"),))
+    assert book.tick(10.9) == ()
+    assert book.tick(11.0) == (("s", "e"),)
     assert book.state("s", "e") is State.HEALTHY and book.down == {}
     assert book.next_deadline() is None
 
@@ -120,33 +121,37 @@ def test_passive_off_never_ejects() -> None:
     assert book.record("s", "e") is None
 
 
-def test_probes_schedule_and_thresholds() -> None:
+def test_probe_thresholds() -> None:
     book = HealthBook()
-    ms = [Member(parse_url("http://a:1/base"), 1), Member(parse_url("https://b"), 1)]
-    book.schedule("s", ms, ACTIVE, 0.0)
-    probes, _ = book.tick(0.0)
-    assert probes == (
-        StartProbe(service="s", endpoint="http://a:1/base", scheme="http", host="a", port=1,
-                   target="/base/health", timeout=1.0),
-        StartProbe(service="s", endpoint="https://b", scheme="https", host="b", port=443,
-                   target="/health", timeout=1.0),
-    )  # fmt: skip
-    assert book.next_deadline() == 5.0
-    assert book.tick(4.0) == ((), ())
-    book.schedule("s", ms, ACTIVE, 4.0)  # same settings: due time kept
-    assert book.next_deadline() == 5.0
     assert book.probe("s", "https://b", False, ACTIVE, 1.0) is State.HEALTHY
     assert book.probe("s", "https://b", False, ACTIVE, 2.0) is State.UNHEALTHY
     assert book.down == {"s": {"https://b"}}
     assert book.probe("s", "https://b", True, ACTIVE, 3.0) is State.UNHEALTHY
     assert book.probe("s", "https://b", True, ACTIVE, 4.0) is State.HEALTHY
+    assert book.down == {}
+
+
+def test_probe_schedule() -> None:
+    probes = ProbeSchedule()
+    ms = [Member(parse_url("http://a:1/base"), 1), Member(parse_url("https://b"), 1)]
+    probes.schedule("s", ms, ACTIVE, 0.0)
+    assert probes.due(0.0) == (
+        StartProbe(service="s", endpoint="http://a:1/base", scheme="http", host="a", port=1,
+                   target="/base/health", timeout=1.0),
+        StartProbe(service="s", endpoint="https://b", scheme="https", host="b", port=443,
+                   target="/health", timeout=1.0),
+    )  # fmt: skip
+    assert probes.next_deadline() == 5.0
+    assert probes.due(4.0) == ()
+    probes.schedule("s", ms, ACTIVE, 4.0)  # same settings: due time kept
+    assert probes.next_deadline() == 5.0
     # New settings: probed again right away; None stops probing.
-    book.schedule("s", ms[:1], Active(interval=1.0), 4.5)
-    assert [p.endpoint for p in book.tick(4.5)[0]] == ["http://a:1/base"]
-    book.schedule("s", ms, None, 5.0)
-    assert book.next_deadline() is None
-    book.schedule("s", (), ACTIVE, 5.0)
-    assert book.next_deadline() is None
+    probes.schedule("s", ms[:1], Active(interval=1.0), 4.5)
+    assert [p.endpoint for p in probes.due(4.5)] == ["http://a:1/base"]
+    probes.schedule("s", ms, None, 5.0)
+    assert probes.next_deadline() is None
+    probes.schedule("s", (), ACTIVE, 5.0)
+    assert probes.next_deadline() is None
 
 
 def test_probe_failures_take_ejected_endpoint_out_for_good() -> None:
@@ -157,7 +162,8 @@ def test_probe_failures_take_ejected_endpoint_out_for_good() -> None:
     assert book.probe("s", "e", False, ACTIVE, 1.0) is State.UNHEALTHY
     record = book.record("s", "e")
     assert record is not None and record.ejected_until is None
-    assert book.tick(20.0) == ((), ())  # the stale ejection end is skipped
+    assert book.next_deadline() is None  # the stale ejection end is dropped
+    assert book.tick(20.0) == ()
 
 
 def test_forget_keeps_only_what_matters() -> None:

@@ -274,11 +274,12 @@ def _simulate(steps: list[object], *, panic: bool = False) -> _Log:
             attempt = _Attempt(fwd, before)
             attempts.append(attempt)
             attempt.outcome = outcomes[min(len(attempts), len(outcomes)) - 1]
-            before = healthy()
             try:
+                # The retry is chosen after this outcome is counted: health as it is then.
                 nxt = gw.outcome(fwd, attempt.outcome, now)
             except GatewayError:
                 break
+            before = healthy()
             if nxt is None:
                 gw.finish(fwd, now)
             fwd = nxt
