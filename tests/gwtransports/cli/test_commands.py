@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import trustme
 import yaml
 
-from gwcore.config import from_dict
+from gwcore.config import Admin, Tls, from_dict
 from gwtransports.commands.promote import promoted
 from tests.gwtransports.admin.harness import BASE
 from tests.gwtransports.admin.running import RunningAdmin, running_admin
@@ -181,3 +183,24 @@ def test_help_lists_every_subcommand() -> None:
     for name in ("serve", "check", "routes", "services", "dump", "load", "explain", "register",
                  "promote", "openapi"):  # fmt: skip
         assert name in result.stdout
+
+
+def test_client_certificate_options(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    ca_pem, server_pem, client_pem = tmp_path / "ca.pem", tmp_path / "srv.pem", tmp_path / "cl.pem"
+    ca.cert_pem.write_to_path(ca_pem)
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(server_pem)
+    client = ca.issue_cert("deploy-bot")
+    client.cert_chain_pems[0].write_to_path(client_pem)
+    key_pem = tmp_path / "cl.key"
+    client.private_key_pem.write_to_path(key_pem)
+    tls = Tls(cert=str(server_pem), key=str(server_pem), client_ca=str(ca_pem))
+    config = replace(from_dict(BASE), admin=Admin(tls=tls))
+    with running_admin(config, scheme="https") as admin:
+        ok = gw(admin, "routes", "list", "--cacert", str(ca_pem),
+                "--cert", str(client_pem), "--key", str(key_pem))  # fmt: skip
+        assert ok.returncode == 0, ok.stderr
+        assert "usermapping" in ok.stdout
+        refused = gw(admin, "routes", "list", "--cacert", str(ca_pem))
+        assert refused.returncode == 1
+        assert "cannot reach the admin API" in refused.stderr
