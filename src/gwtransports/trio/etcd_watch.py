@@ -142,7 +142,7 @@ def _apply_one(
         log.error("etcd key %s refused: %s", key_of(change, prefix) or "-", exc)
         return
     for warning in applied.warnings:
-        log.warning("etcd key %s: %s", key_of(change, prefix) or "-", warning)
+        log.warning("etcd: %s", warning)
     watch.set_watched_keys(gateway.watched_keys)
 
 
