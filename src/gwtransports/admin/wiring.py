@@ -98,6 +98,10 @@ def startup_config(
     return overlay(config, load_state(path))
 
 
+def _address(config: Config) -> str:
+    return f"{config.admin.listen.host}:{config.admin.listen.port}"
+
+
 def _etcd_store(args: argparse.Namespace, config: Config, etcd_watch: object) -> Store | None:
     if not getattr(args, "etcd", None):
         return None
@@ -142,9 +146,9 @@ async def serve_admin(
         log.error("admin API refused to start: %s", exc)
         raise
     except OSError as exc:
-        if not getattr(args, "reuse_port", False):
-            raise
-        # ``--workers N``: the first worker to bind serves the admin API; the
-        # others serve traffic only (see docs/admin.md on multi-worker state).
-        log.info("admin API not started in this worker: %s", exc)
+        # Traffic matters more than the admin API: a busy admin port (another
+        # gateway on the same machine, or the other ``--workers``, where the
+        # first worker to bind serves it) is logged, and the proxy keeps serving.
+        level = logging.INFO if getattr(args, "reuse_port", False) else logging.ERROR
+        log.log(level, "admin API not started on %s: %s", _address(config), exc)
         task_status.started([])
