@@ -168,10 +168,15 @@ class RouteTable:
         # slices, until a decision needs more than the most specific entry.
         key = ""
         if host:
-            key = host.lower()
-            if ":" in key or key[-1] == ".":
-                key = host_key(key)
+            # Most clients send the host as routes hold it: try it unchanged
+            # first (a normal-form key normalises to itself, so this is safe).
+            key = host
             prefixes = self._exact.get(key)
+            if prefixes is None:
+                key = host.lower()
+                if ":" in key or key[-1] == ".":
+                    key = host_key(key)
+                prefixes = self._exact.get(key)
             if prefixes is not None:
                 probe = path
                 while (entry := prefixes.get(probe)) is None and probe:
@@ -183,8 +188,15 @@ class RouteTable:
                         if route is not None
                         else self._fallback(entry, method, key, path, headers)
                     )
-            if self._wild:
-                for prefixes in self._wild_tiers(key):
+            wild = self._wild
+            if wild:
+                # As _wild_tiers, without a generator.
+                dot = key.find(".", 1)
+                while dot > 0:
+                    prefixes = wild.get(key[dot + 1 :])
+                    dot = key.find(".", dot + 1)
+                    if prefixes is None:
+                        continue
                     entry = _deepest(prefixes, path)
                     if entry is not None:
                         route = entry.get(method, entry.default)
