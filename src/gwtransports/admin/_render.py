@@ -138,12 +138,15 @@ def stats_json(stats: object) -> dict[str, Any]:
         members = data.get(group)
         if isinstance(members, list) and all(isinstance(m, dict) and "name" in m for m in members):
             data[group] = {
-                str(m["name"]): {k: _pairs(v) for k, v in m.items() if k != "name"} for m in members
+                str(m["name"]): {k: _pairs(k, v) for k, v in m.items() if k != "name"}
+                for m in members
             }
     return data
 
 
-def _pairs(value: object) -> object:
+def _pairs(key: str, value: object) -> object:
+    if key == "responses" and value == []:
+        return {}
     if (
         isinstance(value, list)
         and value

@@ -45,6 +45,12 @@ def add_group_arguments(parser: argparse.ArgumentParser, group: str) -> None:
     add_admin_arguments(delete)
 
 
+_HEADERS = {
+    "routes": f"{'NAME':<24} {'HOST':<20} {'PREFIX':<20} {'METHODS':<10} TARGET",
+    "services": f"{'NAME':<24} {'BALANCER':<16} ENDPOINTS",
+}
+
+
 def _describe_route(name: str, route: dict[str, Any]) -> str:
     host = route.get("host") or "*"
     if "service" in route:
@@ -112,6 +118,7 @@ def run_group(args: argparse.Namespace, group: str) -> int:
                     print_data(data, True)
                 else:
                     describe = _describe_route if group == "routes" else _describe_service
+                    print(_HEADERS[group])
                     for name, entry in sorted(data[group].items()):
                         print(describe(name, entry))
                 return 0
