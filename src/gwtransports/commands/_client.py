@@ -172,5 +172,9 @@ def write_summary(data: dict[str, Any], what: str) -> str:
     """One human line for a write's answer: ``route users: created (generation 4)``."""
     if data.get("dry_run"):
         return f"{what}: dry run, {len(data.get('diff', []))} change(s)"
-    state = "changed" if data.get("changed") else "unchanged"
-    return f"{what}: {state} (generation {data.get('generation')})"
+    generation = f"(generation {data.get('generation')})"
+    summary = data.get("summary") or []
+    if data.get("changed") and len(summary) == 1 and ": " in summary[0]:
+        # The gateway's own word for it: created, updated, deleted, registered.
+        return f"{what}: {summary[0].rsplit(': ', 1)[1]} {generation}"
+    return f"{what}: {'changed' if data.get('changed') else 'unchanged'} {generation}"

@@ -133,7 +133,7 @@ def run_group(args: argparse.Namespace, group: str) -> int:
             if args.json:
                 print_data(data, True)
             else:
-                print(write_summary(data, f"{group[:-1]} {args.name} deleted"))
+                print(write_summary(data, f"{group[:-1]} {args.name}"))
             return 0
     except CommandError as exc:
         return report(exc)

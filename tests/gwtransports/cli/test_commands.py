@@ -42,7 +42,7 @@ def test_routes_apply_list_get_delete(admin: RunningAdmin, tmp_path: Path) -> No
     spec.write_text("routes:\n  orders:\n    prefix: /orders/\n    service: users\n")
     first = gw(admin, "routes", "apply", "-f", str(spec))
     assert first.returncode == 0, first.stderr
-    assert "route orders: changed" in first.stdout
+    assert "route orders: created" in first.stdout
     second = gw(admin, "routes", "apply", "-f", str(spec))
     assert "route orders: unchanged" in second.stdout
     listing = gw(admin, "routes", "list")
