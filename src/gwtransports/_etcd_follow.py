@@ -23,10 +23,11 @@ that failed once ("Trying to use a failed node"). A re-list is diffed against th
 last known state, so keys deleted while etcd was unreachable are deleted here too
 and unchanged keys cause no change at all.
 
-The last known state (raw key/values and revision) is written to a snapshot file
-after every delivered batch (temp file, fsync, rename). When etcd cannot be
-reached at start-up, the snapshot is delivered instead, so a gateway restarted
-during an etcd outage still serves what it served before.
+The last good state (each key's last decodable value) is written to a snapshot
+file after every batch (temp file, fsync, rename) and delivered first at start-up;
+the first list then reconciles it with etcd. So a gateway restarted during an etcd
+outage serves what it served before, and a key holding garbage keeps its last
+good value across restarts.
 """
 
 from __future__ import annotations
@@ -74,11 +75,8 @@ class StoreStatus:
     reason: str = ""
 
 
-class _Wake:
-    """Queue item that only wakes the worker (stop, watched keys changed)."""
-
-
-_WAKE = _Wake()
+#: Queue item that only wakes the worker (stop, watched keys changed).
+_WAKE = object()
 
 
 class Stopped(Exception):
@@ -130,7 +128,11 @@ class EtcdFollower:
         self._queue: queue.Queue[tuple[int, object]] = queue.Queue()
         self._session_id = 0
         self._client: EtcdClient | None = None
+        # Raw values as etcd has them (what the next list is diffed against) and
+        # the last value of each key that could be decoded (what the snapshot
+        # keeps, so a restart brings back the last good value, not the garbage).
         self._kvs: dict[str, bytes] = {}
+        self._good: dict[str, bytes] = {}
         self._revision = 0
         self._status = StoreStatus()
         self._send: Callable[[Change], None] = _no_send
@@ -187,6 +189,7 @@ class EtcdFollower:
         """
         self._send = deliver
         self._mark_started = _once(started)
+        self._load_snapshot()  # reconciled with etcd by the first list (a diff)
         attempt = 0
         while not self._stop.is_set():
             client: EtcdClient | None = None
@@ -257,7 +260,7 @@ class EtcdFollower:
                 continue
             if self._keys_changed:
                 raise _Relist
-            if owner != session or isinstance(item, _Wake):
+            if owner != session or item is _WAKE:
                 continue  # a leftover of an earlier session, or a wake-up
             if isinstance(item, etcd3.exceptions.RevisionCompactedError):
                 log.info("etcd watch canceled by compaction; re-listing")
@@ -275,6 +278,10 @@ class EtcdFollower:
             # gwcore refused the value; the previous one stays in force.
             log.error("etcd key %s ignored: %s", key, exc)
             return
+        if value is None:
+            self._good.pop(key, None)
+        else:
+            self._good[key] = value
         self._send(change)
 
     def _deliver_list(self, kvs: dict[str, bytes], revision: int, keys: frozenset[str]) -> None:
@@ -324,8 +331,6 @@ class EtcdFollower:
                 reason=reason,
             )
             return
-        if not self._kvs and self._revision == 0:
-            self._load_snapshot()
         self._status = StoreStatus(
             reachable=False, stale_since=time.time(), revision=self._revision, reason=reason
         )
@@ -338,7 +343,7 @@ class EtcdFollower:
         path = self.snapshot_path
         if path is None:
             return
-        data = json.dumps(snapshot_to_dict(self._kvs, self._revision), indent=1)
+        data = json.dumps(snapshot_to_dict(self._good, self._revision), indent=1)
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             with tmp.open("w", encoding="utf-8") as f:
@@ -364,13 +369,14 @@ class EtcdFollower:
         except (OSError, ValueError, ConfigError) as exc:
             log.error("cannot read etcd snapshot %s: %s", path, exc)
             return
-        log.warning("etcd unreachable at start; serving snapshot of revision %d", revision)
+        log.info("starting from the etcd snapshot %s (revision %d)", path, revision)
+        # Plain keys in the snapshot were watched when it was written (services
+        # from the snapshot may name them); they come after those services.
         with self._lock:
-            keys = self._keys
-        kvs = {k: v for k, v in kvs.items() if self._relevant(k, keys)}
+            keys = self._keys | {k for k in kvs if not self._relevant(k, frozenset())}
         for key, value in diff({}, kvs, prefix=self._layout_prefix):
             self._deliver(key, value, keys)
-        self._kvs = kvs
+        self._kvs = dict(kvs)
         self._revision = revision
 
 

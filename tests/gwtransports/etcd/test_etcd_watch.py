@@ -290,6 +290,32 @@ def test_etcd_down_at_start_serves_the_snapshot_then_relists(
     trio.run(second_life)
 
 
+def test_a_restart_keeps_the_last_good_value_of_a_garbage_key(
+    etcd: EtcdServer, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "etcd-snapshot.json"
+    good = json.dumps({"prefix": "/good/", "service": "s"})
+
+    async def first_life() -> None:
+        async with watching(make_watch(etcd, snapshot_path=snapshot)) as seen:
+            await aput(etcd, "/gw/routes/r", good)
+            await until(lambda: "r" in seen.routes, "good value")
+            await aput(etcd, "/gw/routes/r", "garbage")
+            await aput(etcd, "/gw/routes/marker", good)
+            await until(lambda: "marker" in seen.routes, "the key after the garbage")
+            assert seen.routes["r"].prefix == "/good/"
+
+    trio.run(first_life)
+    assert json.loads(snapshot.read_text())["kvs"]["/gw/routes/r"] == good
+
+    async def second_life() -> None:
+        async with watching(make_watch(etcd, snapshot_path=snapshot)) as seen:
+            assert seen.routes["r"].prefix == "/good/"
+            assert seen.count(RouteDeleted) == 0
+
+    trio.run(second_life)
+
+
 def test_etcd_down_while_running_reports_stale_and_recovers(etcd: EtcdServer) -> None:
     # Also the "failed node" trap: the client that saw etcd die is never reused.
     watch = make_watch(etcd, watched_keys=frozenset({"petstore"}))
