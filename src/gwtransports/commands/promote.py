@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_data(data, True)
     else:
-        shares = ", ".join(f"{n} {w}" for n, w in _backends(entry))
+        backends = _backends(entry)
+        total = sum(w for _, w in backends) or 1
+        shares = ", ".join(f"{n} {w * 100 / total:g}%" for n, w in backends)
         print(write_summary(data, f"route {args.route}: {shares}"))
     return 0
