@@ -31,7 +31,7 @@ from gwtransports.etcd_client import EtcdClient, EtcdFailure, EtcdSettings
 from gwtransports.etcd_writer import EtcdWriter
 from gwtransports.trio.etcd_watch import EtcdWatch, open_channel
 
-from .conftest import EtcdServer, EtcdTls
+from .conftest import EtcdServer, EtcdTls, wait_until
 
 DEADLINE = 15.0
 FAST = Backoff(initial=0.05, cap=0.3)
@@ -423,3 +423,33 @@ def test_tls_with_client_certificate(
 def test_client_refuses_https_without_ca(etcd: EtcdServer) -> None:
     with pytest.raises(EtcdFailure, match="no CA"):
         EtcdClient(EtcdSettings(endpoints=("https://127.0.0.1:1",)))
+
+
+def test_writer_recovers_after_an_etcd_restart(etcd: EtcdServer) -> None:
+    # The "failed node" trap: an etcd3 client that saw its node fail refuses it
+    # for minutes; the writer retries on a fresh client instead.
+    writer = EtcdWriter(etcd.settings())
+    writer.put_value("k", "http://one/")
+    etcd.stop()
+    with pytest.raises(EtcdFailure):
+        writer.put_value("k", "http://two/")
+    etcd.start()
+    writer.put_value("k", "http://three/")
+    client = etcd.client()
+    assert client.read(None, frozenset({"k"}))[0] == {"k": b"http://three/"}
+    client.close()
+    writer.close()
+
+
+def test_registration_comes_back_after_its_lease_was_lost(etcd: EtcdServer) -> None:
+    writer = EtcdWriter(etcd.settings())
+    registration = writer.register("hello", "i-1", url="http://127.0.0.1:5000", ttl=1)
+    client = etcd.client()
+    key = "/gw/instances/hello/i-1"
+    assert registration.lease is not None
+    client.revoke(registration.lease)  # as if etcd had expired it during an outage
+    wait_until(lambda: key in client.read("/gw/", frozenset())[0], what="re-registered")
+    registration.close()
+    assert key not in client.read("/gw/", frozenset())[0]
+    client.close()
+    writer.close()
