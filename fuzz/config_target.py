@@ -73,7 +73,7 @@ def check(data: bytes) -> None:
 def main() -> None:
     """Run under atheris with the corpus directories given on the command line."""
     # Imported here: atheris is optional and only this entry point needs it.
-    import atheris  # type: ignore[import-not-found]  # noqa: PLC0415
+    import atheris  # type: ignore[import-untyped]  # noqa: PLC0415
 
     atheris.Setup(sys.argv, check)
     atheris.Fuzz()

@@ -17,7 +17,7 @@ round trip through :func:`~gwcore.config.to_dict` exercises normalisation too.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from hypothesis import strategies as st
 
@@ -93,7 +93,7 @@ def route_dicts(draw: st.DrawFn, services: tuple[str, ...] = ("users",)) -> dict
             route answers itself (``respond``).
     """
     route: dict[str, JSON] = {"prefix": draw(paths())}
-    optional: dict[str, st.SearchStrategy[JSON]] = {
+    optional: dict[str, st.SearchStrategy[Any]] = {
         "rewrite": paths(),
         "host": st.sampled_from([*_HOSTS, *_WILDCARDS]) | st.none(),
         "methods": st.lists(st.sampled_from(_METHODS), min_size=1, max_size=3) | st.none(),
@@ -144,7 +144,7 @@ def _endpoints(draw: st.DrawFn, variables: tuple[str, ...]) -> list[JSON]:
     urls = draw(st.lists(st.sampled_from(_URLS), unique=True, max_size=3))
     if draw(st.booleans()):
         urls.append(f"etcd(key-{draw(names())}, http://127.0.0.1:9002)")
-    if variables and draw(st.booleans()):
+    if draw(st.booleans()) and variables:
         urls.append(f"http://${{stageVariables.{draw(st.sampled_from(variables))}}}/v1")
     result: list[JSON] = []
     for url in urls:
@@ -159,7 +159,7 @@ def _endpoints(draw: st.DrawFn, variables: tuple[str, ...]) -> list[JSON]:
 def service_dicts(draw: st.DrawFn, variables: tuple[str, ...] = ()) -> dict[str, JSON]:
     """One valid ``services`` entry; ``variables`` are stage variables it may use."""
     ejection = draw(st.integers(1, 60))
-    optional: dict[str, st.SearchStrategy[JSON]] = {
+    optional: dict[str, st.SearchStrategy[Any]] = {
         "balancer": st.sampled_from(
             [
                 "round_robin",
@@ -242,7 +242,7 @@ def config_dicts(draw: st.DrawFn) -> dict[str, JSON]:
         }
         for name in stage_names
     }
-    stage = draw(st.sampled_from(stage_names)) if stage_names and draw(st.booleans()) else None
+    stage = draw(st.sampled_from(stage_names)) if draw(st.booleans()) and stage_names else None
     service_names = tuple(draw(st.lists(names(), unique=True, max_size=3)))
     config: dict[str, JSON] = {
         "services": {
@@ -253,7 +253,7 @@ def config_dicts(draw: st.DrawFn) -> dict[str, JSON]:
             for name in draw(st.lists(names(), unique=True, max_size=4))
         },
     }
-    optional: dict[str, st.SearchStrategy[JSON]] = {
+    optional: dict[str, st.SearchStrategy[Any]] = {
         "listen": _listen(),
         "admin": st.fixed_dictionaries(
             {},
@@ -334,11 +334,11 @@ def invalid_config_dicts(draw: st.DrawFn) -> tuple[dict[str, JSON], str]:
     config = draw(config_dicts())
     locations = _locations(config)
     if draw(st.booleans()):
-        mappings = [("", config)] + [
-            (path, parent[key])  # type: ignore[index]  # key comes from parent
-            for path, parent, key in locations
-            if isinstance(parent[key], dict)  # type: ignore[index]
-        ]
+        mappings: list[tuple[str, JSON]] = [("", config)]
+        for path, parent, key in locations:
+            node = parent[key]  # type: ignore[index]  # key comes from parent
+            if isinstance(node, dict):
+                mappings.append((path, node))
         path, node = draw(st.sampled_from(mappings))
         assert isinstance(node, dict)
         node[BAD_KEY] = draw(st.none() | st.integers() | st.text(max_size=3))

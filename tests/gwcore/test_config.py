@@ -610,7 +610,7 @@ def test_balancer_errors(value: JSON, message: str) -> None:
 
 
 def test_health() -> None:
-    health = {
+    health: JSON = {
         "passive": {
             "consecutive_failures": 2,
             "ejection": "1s",
@@ -826,13 +826,14 @@ def test_exactly_one_target(fields: Data, problem: str) -> None:
 
 
 def test_backends() -> None:
-    data = route(service=None)
+    data = with_(
+        "routes.usermapping",
+        {
+            "prefix": "/user/",
+            "backends": [{"service": "blue", "weight": 90}, {"service": "green", "weight": 0}],
+        },
+    )
     data["services"] = {"blue": {}, "green": {}}
-    del data["routes"]["usermapping"]["service"]  # type: ignore[union-attr, index, arg-type]
-    data["routes"]["usermapping"]["backends"] = [  # type: ignore[index, call-overload]
-        {"service": "blue", "weight": 90},
-        {"service": "green", "weight": 0},
-    ]
     mapping = from_dict(data).routes["usermapping"]
     assert mapping.backends == (
         Backend(service="blue", weight=90),
@@ -1154,7 +1155,7 @@ def test_top_level_errors(path: str, value: JSON, expected: str) -> None:
 
 
 def test_etcd() -> None:
-    etcd = {
+    etcd: dict[str, JSON] = {
         "endpoints": "http://a:2379, https://b:2379/",
         "prefix": "/gw/prod/",
         "resync": "1m",

@@ -40,6 +40,7 @@ def test_loads_yaml_and_json(name: str) -> None:
 
 def test_line_of_a_path_beyond_the_file() -> None:
     root = yaml.compose("a: [1]\nb: 2\n", Loader=yaml.SafeLoader)
+    assert root is not None
     assert _line(root, "a[5]") == 1
     assert _line(root, "b.c") == 2
     assert _line(root, "c") == 1
