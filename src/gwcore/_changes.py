@@ -173,6 +173,7 @@ def install(gw: Gateway, new: Plan, now: float) -> None:
         else:
             if state.service.balancer != service.balancer:
                 state.policy = make_policy(service.balancer, gw._rng)
+                state.policy.update(state.members)
             state.service = service
             state.specs = new.specs[name]
         services[name] = state
@@ -198,9 +199,8 @@ def _refresh(gw: Gateway, state: ServiceState, now: float) -> bool:
     """Re-resolve a service's members; True when they changed."""
     members = gw._resolver.members(state.name, state.specs)
     changed = members != state.members
-    state.members = members
-    state.policy.update(members)
-    identities = [m.address.identity for m in members]
+    state.set_members(members)
+    identities = [m.identity for m in members]
     gw._probes.schedule(state.name, members, state.service.health.active, now)
     gw._health.forget(state.name, identities)
     return changed
@@ -342,15 +342,13 @@ def snapshot(gw: Gateway, now: float) -> GatewayStats:
         ejected: list[EjectedEndpoint] = []
         healthy = 0
         for member in state.members:
-            record = gw._health.record(name, member.address.identity)
+            record = gw._health.record(name, member.identity)
             if record is None or record.state is State.HEALTHY:
                 healthy += member.weight > 0
                 continue
             until = record.ejected_until if record.state is State.EJECTED else None
             ejected.append(
-                EjectedEndpoint(
-                    endpoint=member.address.identity, state=record.state.value, until=until
-                )
+                EjectedEndpoint(endpoint=member.identity, state=record.state.value, until=until)
             )
         counters = state.counters
         services.append(

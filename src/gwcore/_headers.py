@@ -76,34 +76,36 @@ def upstream_headers(
     drop = HOP_BY_HOP
     for name, value in headers:
         if name == "connection":
-            listed = {token.strip().lower() for token in value.split(",")}
-            drop = drop | listed
+            drop = drop | {token.strip().lower() for token in value.split(",")}
     forwarded_for: list[str] = []
     via: list[str] = []
     client_host = ""
     out: list[tuple[str, str]] = [("host", host)]
-    for name, value in headers:
-        if name in drop:
+    for item in headers:
+        name = item[0]
+        # One set lookup for the common header; the rare ones are sorted out below.
+        if name not in drop and name not in _REPLACED:
+            out.append(item)
+        elif name in drop:
             continue
-        if name in _REPLACED:
-            if name == "x-forwarded-for":
-                forwarded_for.append(value)
-            elif name == "via":
-                via.append(value)
-            elif name == "host" and not client_host:
-                client_host = value
-            continue
-        out.append((name, value))
+        elif name == "x-forwarded-for":
+            forwarded_for.append(item[1])
+        elif name == "via":
+            via.append(item[1])
+        elif name == "host" and not client_host:
+            client_host = item[1]
     if client:
         forwarded_for.append(client)
     if forwarded_for:
         out.append(("x-forwarded-for", ", ".join(forwarded_for)))
     if client_host:
         out.append(("x-forwarded-host", client_host))
-    out.append(("x-forwarded-proto", scheme))
     via.append(VIA)
-    out.append(("via", ", ".join(via)))
-    out.append(("x-request-id", rid))
+    out += [
+        ("x-forwarded-proto", scheme),
+        ("via", ", ".join(via)),
+        ("x-request-id", rid),
+    ]
     return tuple(out)
 
 

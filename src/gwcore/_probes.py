@@ -48,7 +48,7 @@ class ProbeSchedule:
             return
         plan: dict[str, tuple[Member, Active, float]] = {}
         for member in members:
-            identity = member.address.identity
+            identity = member.identity
             old = old_plan.get(identity)
             if old is not None and old[1] == active:
                 due = old[2]

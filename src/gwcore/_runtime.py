@@ -17,7 +17,7 @@ from gwcore.balance import Policy, SmoothWeightedRoundRobin, make_policy
 from gwcore.config import Config, Route, Service, validate
 from gwcore.errors import ConfigError, FieldError
 from gwcore.failover import Budget
-from gwcore.resolve import EtcdSpec, Member, Resolver, Specs, parse_endpoints, stage_variables
+from gwcore.resolve import EtcdSpec, Member, Specs, parse_endpoints, stage_variables
 from gwcore.routes import RouteTable
 from gwcore.stats import RouteCounters, ServiceCounters
 
@@ -25,18 +25,36 @@ from gwcore.stats import RouteCounters, ServiceCounters
 class ServiceState:
     """One service at run time."""
 
-    __slots__ = ("budget", "counters", "in_flight", "members", "name", "policy", "service", "specs")
+    __slots__ = (
+        "budget",
+        "counters",
+        "in_flight",
+        "members",
+        "name",
+        "policy",
+        "service",
+        "serving",
+        "specs",
+    )
 
     def __init__(self, name: str, service: Service, specs: Specs, rng: random.Random) -> None:
         self.name = name
         self.service = service
         self.specs = specs
         self.members: tuple[Member, ...] = ()
+        #: The members with weight > 0: the candidates when all are healthy.
+        self.serving: tuple[Member, ...] = ()
         self.policy: Policy = make_policy(service.balancer, rng)
         self.budget = Budget()
         self.counters = ServiceCounters()
         #: In-flight attempts per endpoint identity (least-request reads it).
         self.in_flight: dict[str, int] = {}
+
+    def set_members(self, members: tuple[Member, ...]) -> None:
+        """Take a new member list (and the balancer state follows)."""
+        self.members = members
+        self.serving = tuple(m for m in members if m.weight > 0)
+        self.policy.update(members)
 
     @property
     def etcd_keys(self) -> frozenset[str]:
@@ -117,8 +135,3 @@ def plan(config: Config, current: Plan | None) -> Plan:
         raise ConfigError(errors)
     table = RouteTable.compile(config.routes.values())
     return Plan(config, table, specs, variables)
-
-
-def members(resolver: Resolver, state: ServiceState) -> tuple[Member, ...]:
-    """Resolve a service's members now (see :meth:`Resolver.members`)."""
-    return resolver.members(state.name, state.specs)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, assert_never
@@ -139,13 +140,27 @@ class SmoothWeightedRoundRobin:
         """See :meth:`Policy.pick`; ``key`` and ``in_flight`` are unused."""
         if len(candidates) == 1:
             return candidates[0]
-        keys = [m.address.identity for m in candidates]
-        weights = [m.weight for m in candidates]
-        return candidates[self.choose(keys, weights, commit=commit)]
+        if not commit:
+            keys = [m.identity for m in candidates]
+            return candidates[self.choose(keys, [m.weight for m in candidates], commit=False)]
+        # :meth:`choose` inlined over members: this runs on every request.
+        score = self._score
+        total = 0
+        best = candidates[0]
+        best_score: float = -math.inf  # scores go negative: the first one must win the first test
+        for member in candidates:
+            weight = member.weight
+            now = score.get(member.identity, 0) + weight
+            score[member.identity] = now
+            total += weight
+            if now > best_score:
+                best, best_score = member, now
+        score[best.identity] -= total
+        return best
 
     def update(self, members: Sequence[Member]) -> None:
         """Drop the scores of endpoints that left."""
-        self.retain(m.address.identity for m in members)
+        self.retain(m.identity for m in members)
 
     def retain(self, keys: Iterable[str]) -> None:
         """Keep only the scores of ``keys``.
@@ -160,7 +175,7 @@ class SmoothWeightedRoundRobin:
 
 def _load(member: Member, in_flight: Mapping[str, int]) -> float:
     # +1: an idle heavy endpoint must still beat an idle light one.
-    return (in_flight.get(member.address.identity, 0) + 1) / member.weight
+    return (in_flight.get(member.identity, 0) + 1) / member.weight
 
 
 class LeastRequest:
@@ -224,7 +239,7 @@ class ConsistentHash:
     def update(self, members: Sequence[Member]) -> None:
         """Rebuild the ring when the members or their weights changed."""
         self._fallback.update(members)
-        signature = tuple((m.address.identity, m.weight) for m in members if m.weight > 0)
+        signature = tuple((m.identity, m.weight) for m in members if m.weight > 0)
         if signature == self._members:
             return
         self._members = signature
@@ -248,7 +263,7 @@ class ConsistentHash:
         """See :meth:`Policy.pick`: the first candidate clockwise from ``key``."""
         if key is None or not self._points:
             return self._fallback.pick(candidates, key, in_flight, commit=commit)
-        by_identity = {m.address.identity: m for m in candidates}
+        by_identity = {m.identity: m for m in candidates}
         start = bisect.bisect_left(self._points, stable_hash(key))
         size = len(self._owners)
         for step in range(size):

@@ -147,7 +147,7 @@ def candidates(
     down: set[str] | None,
     tried: frozenset[str],
     panic: bool,
-) -> tuple[list[Member], bool]:
+) -> tuple[Sequence[Member], bool]:
     """The members an attempt may go to.
 
     Args:
@@ -169,7 +169,7 @@ def candidates(
     if not serving:
         what = "every endpoint is draining" if members else "it has no endpoints"
         raise NoHealthyEndpoint(f"service {service!r} cannot serve: {what}")
-    healthy = serving if not down else [m for m in serving if m.address.identity not in down]
+    healthy = serving if not down else [m for m in serving if m.identity not in down]
     panicking = not healthy
     if panicking:
         if not panic:
@@ -179,7 +179,7 @@ def candidates(
             )
         healthy = serving
     if tried:
-        healthy = [m for m in healthy if m.address.identity not in tried]
+        healthy = [m for m in healthy if m.identity not in tried]
     return healthy, panicking
 
 

@@ -69,6 +69,8 @@ from gwcore.stats import GatewayStats
 
 __all__ = ["Choice", "Gateway"]
 
+_NONE: frozenset[str] = frozenset()
+
 
 def _hash_key(service: ServiceState, kind: BalancerKind, request: Request) -> str | None:
     """The consistent-hash key of a request, or None (then round robin)."""
@@ -240,9 +242,10 @@ class Gateway:
             raise NoHealthyEndpoint(f"route {route.name!r}: every backend has weight 0")
         service = self._services[name]
         down = self._health.down.get(name)
-        cands, panicking = candidates(
-            name, service.members, down, frozenset(), service.service.panic
-        )
+        if down or not service.serving:
+            cands, panicking = candidates(name, service.members, down, _NONE, service.service.panic)
+        else:
+            cands, panicking = service.serving, False  # the common case, precomputed
         kind = service.service.balancer.kind
         key = None if kind is BalancerKind.ROUND_ROBIN else _hash_key(service, kind, request)
         member = service.policy.pick(cands, key, service.in_flight, commit=commit)
@@ -385,7 +388,7 @@ class Gateway:
         return Choice(
             route=route.name,
             service=service.name,
-            endpoint=member.address.identity,
+            endpoint=member.identity,
             target=member.address.base + rewritten,
             panic=panicking,
         )

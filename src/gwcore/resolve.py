@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import final
 from urllib.parse import urlsplit
 
@@ -91,15 +91,21 @@ class EtcdSpec:
 @final
 @dataclass(frozen=True, slots=True)
 class Member:
-    """One endpoint of a service as the balancer sees it."""
+    """One endpoint of a service as the balancer sees it.
+
+    Attributes:
+        address: Where it is.
+        weight: Its share; 0 drains.
+        identity: ``address.identity``, held flat because balancers read it on
+            every request.
+    """
 
     address: Address
     weight: int
+    identity: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def identity(self) -> str:
-        """The endpoint's identity (its resolved base URL)."""
-        return self.address.identity
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "identity", self.address.identity)
 
 
 @final

@@ -142,3 +142,19 @@ def test_consistent_hash_weights() -> None:
 )
 def test_make_policy(kind: BalancerKind, cls: type) -> None:
     assert isinstance(make_policy(Balancer(kind=kind), random.Random(0)), cls)
+
+
+# Arbitrary (possibly negative) running scores, as subsets of candidates leave behind.
+SCORES = st.lists(st.integers(min_value=-50, max_value=50), min_size=2, max_size=6)
+
+
+@given(scores=SCORES, weights=st.data())
+def test_smooth_wrr_fast_path_equals_reference(scores: list[int], weights: st.DataObject) -> None:
+    ws = weights.draw(st.lists(st.integers(1, 5), min_size=len(scores), max_size=len(scores)))
+    cands = members(*ws)
+    fast, reference = SmoothWeightedRoundRobin(), SmoothWeightedRoundRobin()
+    for m, score in zip(cands, scores, strict=True):
+        fast._score[m.identity] = reference._score[m.identity] = score
+    index = reference.choose([m.identity for m in cands], ws)
+    assert fast.pick(cands, None, {}) is cands[index]
+    assert fast._score == reference._score

@@ -512,3 +512,11 @@ def test_in_flight_counts_per_endpoint() -> None:
     assert gw._services["svc"].in_flight == {"http://a": 1}
     gw.finish(two, 0.0)
     assert gw._services["svc"].in_flight == {}
+
+
+def test_connection_listed_names_are_dropped_even_gateway_ones() -> None:
+    gw = Gateway(three())
+    listed = [("connection", "X-Forwarded-For , Via"), ("x-forwarded-for", "6"), ("via", "1.0 x")]
+    fwd = forward(gw, headers=listed)
+    assert ("x-forwarded-for", "192.0.2.7") in fwd.headers
+    assert ("via", "1.1 gw") in fwd.headers
