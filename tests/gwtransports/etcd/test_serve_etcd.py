@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -59,6 +60,10 @@ def _get(port: int, path: str) -> str:
         return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10).text
     except httpx.HTTPError as exc:
         return f"error {exc}"
+
+
+def _answers(port: int, path: str, expected: str) -> bool:
+    return _get(port, path) == expected
 
 
 @pytest.fixture
@@ -141,12 +146,12 @@ def test_distributed_mode_two_replicas_and_the_snapshot(
         configs.append(config)
         stop_all.append(_gw(config, "--etcd", etcd.url))
     for port in ports:
-        wait_until(lambda port=port: _get(port, "/pets/1") == "first /1", what="replica up")
+        wait_until(functools.partial(_answers, port, "/pets/1", "first /1"), what="replica up")
     # A route written once reaches both replicas.
     body = {"prefix": "/new/", "service": "petstore"}
     client.put("/gw/routes/new", json.dumps(body).encode())
     for port in ports:
-        wait_until(lambda port=port: _get(port, "/new/x") == "first /x", what="both replicas")
+        wait_until(functools.partial(_answers, port, "/new/x", "first /x"), what="both replicas")
     # An invalid entry is refused with the key logged; the rest keeps serving.
     client.put("/gw/routes/broken", b'{"prefix": "no-slash", "service": "petstore"}')
     client.put("/gw/routes/late", json.dumps({"prefix": "/late/", "service": "petstore"}).encode())
