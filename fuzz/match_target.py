@@ -99,6 +99,7 @@ def main() -> None:
     # Imported here: atheris is optional and only this entry point needs it.
     import atheris  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
 
+    atheris.instrument_all()  # coverage feedback from gwcore, already imported
     atheris.Setup(sys.argv, check)
     atheris.Fuzz()
 
