@@ -3,7 +3,7 @@
 A config change is applied in two steps. :func:`plan` builds everything the new
 config needs (parsed endpoints, the compiled route table, which etcd keys are
 watched) without touching the running state, and raises on any problem;
-:meth:`Plan` values are then swapped in whole by the gateway. State that must
+:class:`Plan` values are then swapped in whole by the gateway. State that must
 survive a reload (balancer rotation, retry budget, counters, health) is carried
 over by name and endpoint identity, never rebuilt needlessly.
 """
@@ -14,12 +14,17 @@ import random
 from dataclasses import dataclass
 
 from gwcore.balance import Policy, SmoothWeightedRoundRobin, make_policy
-from gwcore.config import Config, Route, Service, validate
+from gwcore.config import BalancerKind, Config, Route, Service, validate
 from gwcore.errors import ConfigError, FieldError
+from gwcore.events import Request
 from gwcore.failover import Budget
 from gwcore.resolve import EtcdSpec, Member, Specs, parse_endpoints, stage_variables
 from gwcore.routes import RouteTable
 from gwcore.stats import RouteCounters, ServiceCounters
+
+_HASH_KINDS = frozenset(
+    {BalancerKind.HASH_HEADER, BalancerKind.HASH_COOKIE, BalancerKind.HASH_CLIENT_IP}
+)
 
 
 class ServiceState:
@@ -55,6 +60,24 @@ class ServiceState:
         self.members = members
         self.serving = tuple(m for m in members if m.weight > 0)
         self.policy.update(members)
+
+    def hash_key(self, request: Request) -> str | None:
+        """The request's consistent-hash key, or None (not a hash policy, or no key)."""
+        kind = self.service.balancer.kind
+        if kind not in _HASH_KINDS:
+            return None
+        if kind is BalancerKind.HASH_CLIENT_IP:
+            return request.client or None
+        wanted = self.service.balancer.key
+        for name, value in request.headers:
+            if kind is BalancerKind.HASH_HEADER and name == wanted:
+                return value
+            if kind is BalancerKind.HASH_COOKIE and name == "cookie":
+                for pair in value.split(";"):
+                    cookie, _, content = pair.strip().partition("=")
+                    if cookie == wanted:
+                        return content
+        return None
 
     @property
     def etcd_keys(self) -> frozenset[str]:

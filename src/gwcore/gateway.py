@@ -47,7 +47,7 @@ from gwcore import _changes
 from gwcore._headers import client_host, request_id, upstream_headers
 from gwcore._probes import ProbeSchedule
 from gwcore._runtime import Plan, RouteState, ServiceState, plan
-from gwcore.config import BalancerKind, Config, Route
+from gwcore.config import Config, Route
 from gwcore.errors import NoHealthyEndpoint
 from gwcore.events import (
     Applied,
@@ -70,22 +70,6 @@ from gwcore.stats import GatewayStats
 __all__ = ["Choice", "Gateway"]
 
 _NONE: frozenset[str] = frozenset()
-
-
-def _hash_key(service: ServiceState, kind: BalancerKind, request: Request) -> str | None:
-    """The consistent-hash key of a request, or None (then round robin)."""
-    if kind is BalancerKind.HASH_CLIENT_IP:
-        return request.client or None
-    wanted = service.service.balancer.key
-    for name, value in request.headers:
-        if kind is BalancerKind.HASH_HEADER and name == wanted:
-            return value
-        if kind is BalancerKind.HASH_COOKIE and name == "cookie":
-            for pair in value.split(";"):
-                cookie, _, content = pair.strip().partition("=")
-                if cookie == wanted:
-                    return content
-    return None
 
 
 @final
@@ -246,8 +230,7 @@ class Gateway:
             cands, panicking = candidates(name, service.members, down, _NONE, service.service.panic)
         else:
             cands, panicking = service.serving, False  # the common case, precomputed
-        kind = service.service.balancer.kind
-        key = None if kind is BalancerKind.ROUND_ROBIN else _hash_key(service, kind, request)
+        key = service.hash_key(request)
         member = service.policy.pick(cands, key, service.in_flight, commit=commit)
         return service, member, panicking
 
