@@ -65,14 +65,15 @@ class Entry(dict[str, Route]):
     __slots__ = ("default", "headers", "routes")
 
     def __init__(self) -> None:
-        super().__init__()
+        # No dict.__init__ call: the dict starts empty and is filled by finish().
         self.routes: tuple[Route, ...] = ()
         self.default: Route | None = None
         self.headers = False
 
     def finish(self) -> None:
         """Sort the routes best first and index them by method (once, at compile)."""
-        self.routes = tuple(sorted(self.routes, key=_entry_order))
+        if len(self.routes) > 1:
+            self.routes = tuple(sorted(self.routes, key=_entry_order))
         if any(route.headers for route in self.routes):
             self.headers = True
             return
@@ -177,6 +178,9 @@ def ties(routes: Sequence[Route]) -> Iterator[tuple[Route, Route]]:
 
 def _ties(routes: list[Route], decided: frozenset[str]) -> Iterator[tuple[Route, Route]]:
     if len(routes) < 2:
+        return
+    if not any(route.headers for route in routes):
+        yield from _method_ties(routes)
         return
     counts = Counter(name for r in routes for name, _ in r.headers if name not in decided)
     if not counts:

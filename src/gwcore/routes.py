@@ -92,11 +92,12 @@ class RouteTable:
         errors: list[FieldError] = []
         by_name: dict[str, Route] = {}
         grouped: dict[int, tuple[Entry, list[Route]]] = {}
+        checked: dict[str | None, str | None] = {}  # prefix or host -> problem
         # Sorted, so that the entries of one host are allocated side by side
         # (fewer cache and TLB misses per match in big tables) and nothing can
         # depend on the caller's order.
         for route in sorted(routes, key=_layout_order):
-            problem = _check(route, by_name)
+            problem = _check(route, by_name, checked)
             if problem is not None:
                 errors.append(FieldError(f"routes.{route.name}", problem))
                 continue
@@ -112,7 +113,8 @@ class RouteTable:
         for entry, members in grouped.values():
             entry.routes = tuple(members)
             entry.finish()
-            tie_errors.extend(_tie_errors(entry, MAX_TIES_REPORTED + 1 - len(tie_errors)))
+            if len(members) > 1:
+                tie_errors.extend(_tie_errors(entry, MAX_TIES_REPORTED + 1 - len(tie_errors)))
         errors.extend(sorted(tie_errors, key=str)[:MAX_TIES_REPORTED])
         if len(tie_errors) > MAX_TIES_REPORTED:
             errors.append(FieldError("routes", "more ties than listed; fix these first"))
@@ -399,16 +401,34 @@ def _shadowed_in(entry: Entry) -> Iterator[Shadowed]:
             yield Shadowed(route=route, by=tuple(sorted(takers)))
 
 
-def _check(route: Route, seen: dict[str, Route]) -> str | None:
+def _check(
+    route: Route, seen: dict[str, Route], checked: dict[str | None, str | None]
+) -> str | None:
+    """What is wrong with a route on its own, or ``None``; ``checked`` caches
+    the verdict on each prefix and host (most are shared by many routes)."""
     if route.name in seen:
         return "two routes have this name"
+    for value, check in ((route.prefix, _check_prefix), (route.host, _check_host)):
+        if value not in checked:
+            checked[value] = check(value)
+        problem = checked[value]
+        if problem is not None:
+            return problem
+    return None
+
+
+def _check_prefix(prefix: str | None) -> str | None:
+    assert prefix is not None  # Route.prefix is a str
     try:
-        normal = normalise_path(route.prefix)
+        normal = normalise_path(prefix)
     except RequestError as exc:
-        return f"prefix {route.prefix!r}: {exc.reason}"
-    if normal != route.prefix:
-        return f"prefix {route.prefix!r} is not in normal form (would be {normal!r})"
-    host = route.host
+        return f"prefix {prefix!r}: {exc.reason}"
+    if normal != prefix:
+        return f"prefix {prefix!r} is not in normal form (would be {normal!r})"
+    return None
+
+
+def _check_host(host: str | None) -> str | None:
     if host is not None and (not host or host_key(host) != host or "*" in host.removeprefix("*.")):
         return f"host {host!r} is not in normal form"
     return None
@@ -417,12 +437,16 @@ def _check(route: Route, seen: dict[str, Route]) -> str | None:
 def _tie_errors(entry: Entry, limit: int) -> Iterator[FieldError]:
     # Only routes of equal (constrained, priority) can tie; entry.routes is
     # sorted by exactly that, so each group is a run.
-    for _, group in groupby(entry.routes, key=rank):
+    for _, group in groupby(entry.routes, key=_constraint_and_priority):
         for a, b in ties(list(group)):
             if limit <= 0:
                 return
             limit -= 1
             yield FieldError(f"routes.{a.name}", _tie_message(a, b))
+
+
+def _constraint_and_priority(route: Route) -> tuple[bool, int]:
+    return (route.methods is not None or bool(route.headers), route.priority)
 
 
 def _tie_message(a: Route, b: Route) -> str:
