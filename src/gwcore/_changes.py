@@ -163,26 +163,34 @@ def _retry(
 
 
 def install(gw: Gateway, new: Plan, now: float) -> None:
-    """Swap in a checked plan, carrying state over by name and identity."""
+    """Swap in a checked plan, carrying state over by name and identity.
+
+    Only services that are new or changed are re-resolved: with 10,000 services a
+    single route upsert must not touch every endpoint.
+    """
     old_services = gw._services
     services: dict[str, ServiceState] = {}
+    stale: list[ServiceState] = []
     for name, service in new.config.services.items():
         state = old_services.get(name)
+        specs = new.specs[name]
         if state is None:
-            state = ServiceState(name, service, new.specs[name], gw._rng)
-        else:
-            if state.service.balancer != service.balancer:
-                state.policy = make_policy(service.balancer, gw._rng)
-                state.policy.update(state.members)
-            state.service = service
-            state.specs = new.specs[name]
+            state = ServiceState(name, service, specs, gw._rng)
+        elif state.service is service and state.specs is specs:
+            services[name] = state
+            continue
+        elif state.service.balancer != service.balancer:
+            state.policy = make_policy(service.balancer, gw._rng)
+        state.service = service
+        state.specs = specs
         services[name] = state
+        stale.append(state)
     routes: dict[str, RouteState] = {}
     for name, route in new.config.routes.items():
         route_state = gw._routes.get(name)
         if route_state is None:
             route_state = RouteState(route)
-        else:
+        elif route_state.route is not route:
             route_state.set(route)
         routes[name] = route_state
     gw._plan = new
@@ -191,7 +199,7 @@ def install(gw: Gateway, new: Plan, now: float) -> None:
     for name in old_services.keys() - services.keys():
         gw._probes.schedule(name, (), None, now)
         gw._health.forget(name, ())
-    for state in services.values():
+    for state in stale:
         _refresh(gw, state, now)
 
 
