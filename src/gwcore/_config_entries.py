@@ -189,9 +189,10 @@ def _passive(parent: Section, key: str) -> Passive:
     default = Passive()
     ejection = section.get("ejection", default.ejection, _positive)
     max_ejection = section.get("max_ejection", max(ejection, default.max_ejection), _positive)
+    # Without an explicit cap the default cap follows a long first ejection, so
+    # only an explicit cap can be too short.
     if max_ejection < ejection:
-        which = "max_ejection" if section.has("max_ejection") else "ejection"
-        section.error(which, "max_ejection must be at least ejection")
+        section.error("max_ejection", "max_ejection must be at least ejection")
     return Passive(
         consecutive_failures=section.get("consecutive_failures", 5, _threshold),
         ejection=ejection,

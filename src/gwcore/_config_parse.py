@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from gwcore._config_entries import ROUTE_KEYS, SERVICE_KEYS, read_route, read_service
+from gwcore._config_entries import read_route, read_service
 from gwcore._config_fields import (
     Errors,
     Section,
@@ -72,7 +72,14 @@ ACCESS_LOG_FORMATS = ("text", "json", "off")
 _TLS_KEYS = ("cert", "key", "client_ca")
 _ETCD_KEYS = ("endpoints", "prefix", "resync", "user", "password", "ca", "cert", "key")
 
-__all__ = ["ROUTE_KEYS", "SERVICE_KEYS", "TOP_KEYS", "cross_check", "from_dict", "validate"]
+__all__ = [
+    "TOP_KEYS",
+    "cross_check",
+    "from_dict",
+    "parse_route",
+    "parse_service",
+    "validate",
+]
 
 T = TypeVar("T")
 
@@ -144,9 +151,9 @@ def _read_one(
     read: Callable[[str, object, str, Errors], T],
 ) -> T:
     errors: Errors = []
-    path = join(section, str(name))
+    path = join(section, key_text(name))
     check_name(name, path, errors, kind)
-    result = read(str(name), data, path, errors)
+    result = read(key_text(name), data, path, errors)
     if errors:
         raise ConfigError(errors)
     return result
