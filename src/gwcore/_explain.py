@@ -7,15 +7,16 @@ the precedence rules again.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 from typing import final
 
-from gwcore._index import rank
+from gwcore._index import Entry, rank
 from gwcore.config import Route
 from gwcore.errors import RequestError
 
-__all__ = ["Candidate", "Explanation", "Outcome", "Shadowed", "describe_loss"]
+__all__ = ["Candidate", "Explanation", "Outcome", "Shadowed", "describe_loss", "shadowed_in"]
 
 
 class Outcome(Enum):
@@ -129,3 +130,25 @@ def describe_loss(winner: Route, loser: Route) -> str:
     if won[3] != lost[3]:
         return f"{winner.name} has a method/header constraint that accepts the request"
     return f"{winner.name} has a higher priority ({winner.priority} > {loser.priority})"
+
+
+def shadowed_in(entry: Entry) -> Iterator[Shadowed]:
+    """The routes of one entry that can never win; see ``RouteTable.shadowed``."""
+    for position, route in enumerate(entry.routes):
+        better = [other for other in entry.routes[:position] if rank(other) > rank(route)]
+        takers: set[str] = set()
+        for method in sorted(route.methods) if route.methods is not None else (None,):
+            taker = next(
+                (
+                    other
+                    for other in better
+                    if set(other.headers) <= set(route.headers)
+                    and (other.methods is None or (method is not None and method in other.methods))
+                ),
+                None,
+            )
+            if taker is None:
+                break
+            takers.add(taker.name)
+        else:
+            yield Shadowed(route=route, by=tuple(sorted(takers)))

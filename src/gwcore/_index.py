@@ -29,17 +29,22 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from itertools import groupby
 
 from gwcore.config import Route
+from gwcore.errors import FieldError, RequestError
+from gwcore.rewrite import normalise_path
 
 __all__ = [
     "Entry",
     "accepts",
     "base",
+    "check_route",
     "header_map",
     "headers_match",
     "host_key",
     "rank",
+    "tie_errors",
     "ties",
 ]
 
@@ -223,3 +228,62 @@ def _method_ties(routes: list[Route]) -> Iterator[tuple[Route, Route]]:
                 if key not in seen:
                     seen.add(key)
                     yield pair
+
+
+def check_route(
+    route: Route, seen: dict[str, Route], checked: dict[str | None, str | None]
+) -> str | None:
+    """What is wrong with a route on its own, or ``None``; ``checked`` caches
+    the verdict on each prefix and host (most are shared by many routes)."""
+    if route.name in seen:
+        return "two routes have this name"
+    for value, check in ((route.prefix, _prefix_problem), (route.host, _host_problem)):
+        if value not in checked:
+            checked[value] = check(value)
+        problem = checked[value]
+        if problem is not None:
+            return problem
+    return None
+
+
+def _prefix_problem(prefix: str | None) -> str | None:
+    assert prefix is not None  # Route.prefix is a str
+    try:
+        normal = normalise_path(prefix)
+    except RequestError as exc:
+        return f"prefix {prefix!r}: {exc.reason}"
+    if normal != prefix:
+        return f"prefix {prefix!r} is not in normal form (would be {normal!r})"
+    return None
+
+
+def _host_problem(host: str | None) -> str | None:
+    if host is not None and (not host or host_key(host) != host or "*" in host.removeprefix("*.")):
+        return f"host {host!r} is not in normal form"
+    return None
+
+
+def tie_errors(entry: Entry, limit: int) -> Iterator[FieldError]:
+    # Only routes of equal (constrained, priority) can tie; entry.routes is
+    # sorted by exactly that, so each group is a run.
+    for _, group in groupby(entry.routes, key=_constraint_and_priority):
+        for a, b in ties(list(group)):
+            if limit <= 0:
+                return
+            limit -= 1
+            yield FieldError(f"routes.{a.name}", _tie_message(a, b))
+
+
+def _constraint_and_priority(route: Route) -> tuple[bool, int]:
+    return (route.methods is not None or bool(route.headers), route.priority)
+
+
+def _tie_message(a: Route, b: Route) -> str:
+    common = sorted(a.methods & b.methods) if a.methods and b.methods else []
+    method = common[0] if common else sorted(a.methods or b.methods or {"GET"})[0]
+    fields = ", ".join(f"{name}: {value}" for name, value in sorted({*a.headers, *b.headers}))
+    return (
+        f"ties with routes.{b.name}: both take {method} {a.host or ''}{a.prefix}"
+        f"{' with ' + fields if fields else ''} at the same rank (priority {a.priority});"
+        " give one a higher priority or make their methods or headers disjoint"
+    )

@@ -32,18 +32,17 @@ see :mod:`gwcore._index` and ``benchmarks/router.py``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import groupby
 
-from gwcore._explain import Candidate, Explanation, Outcome, Shadowed, describe_loss
+from gwcore._explain import Candidate, Explanation, Outcome, Shadowed, describe_loss, shadowed_in
 from gwcore._index import (
     Entry,
     accepts,
     base,
+    check_route,
     header_map,
     headers_match,
     host_key,
-    rank,
-    ties,
+    tie_errors,
 )
 from gwcore.config import Route
 from gwcore.errors import ConfigError, FieldError, MethodNotAllowed, NoRouteError, RequestError
@@ -97,7 +96,7 @@ class RouteTable:
         # (fewer cache and TLB misses per match in big tables) and nothing can
         # depend on the caller's order.
         for route in sorted(routes, key=_layout_order):
-            problem = _check(route, by_name, checked)
+            problem = check_route(route, by_name, checked)
             if problem is not None:
                 errors.append(FieldError(f"routes.{route.name}", problem))
                 continue
@@ -109,14 +108,14 @@ class RouteTable:
                 entry = prefixes[key] = Entry()
                 grouped[id(entry)] = (entry, [])
             grouped[id(entry)][1].append(route)
-        tie_errors: list[FieldError] = []
+        ties_found: list[FieldError] = []
         for entry, members in grouped.values():
             entry.routes = tuple(members)
             entry.finish()
             if len(members) > 1:
-                tie_errors.extend(_tie_errors(entry, MAX_TIES_REPORTED + 1 - len(tie_errors)))
-        errors.extend(sorted(tie_errors, key=str)[:MAX_TIES_REPORTED])
-        if len(tie_errors) > MAX_TIES_REPORTED:
+                ties_found.extend(tie_errors(entry, MAX_TIES_REPORTED + 1 - len(ties_found)))
+        errors.extend(sorted(ties_found, key=str)[:MAX_TIES_REPORTED])
+        if len(ties_found) > MAX_TIES_REPORTED:
             errors.append(FieldError("routes", "more ties than listed; fix these first"))
         if errors:
             raise ConfigError(errors)
@@ -302,13 +301,29 @@ class RouteTable:
         headers: Sequence[tuple[str, str]] = (),
     ) -> Explanation:
         """Say which route wins a request, why every other candidate lost, and
-        which path goes upstream; takes the same arguments as :meth:`match`.
+        which path goes upstream; takes the same arguments as :meth:`match`,
+        except that ``path`` may also be raw (as typed into ``gw explain``): it is
+        normalised first, which changes nothing for a normalised path.
 
         Returns:
             The explanation; ``winner`` and ``upstream_path`` are ``None`` and
-            ``error`` is what :meth:`match` raises when there is no winner.
+            ``error`` is set when there is no winner: what :meth:`match` raises,
+            or the :class:`RequestError` of :func:`normalise_path` for a path
+            that cannot be normalised (then there are no candidates).
         """
         key = host_key(host) if host else ""
+        try:
+            path = normalise_path(path)
+        except RequestError as exc:
+            return Explanation(
+                method=method,
+                host=key or None,
+                path=path,
+                winner=None,
+                error=exc,
+                candidates=(),
+                upstream_path=None,
+            )
         decision, candidates = self._decide(method, key, path, headers)
         winner = None if isinstance(decision, RequestError) else decision
         fields = header_map(headers)
@@ -352,7 +367,7 @@ class RouteTable:
         result: list[Shadowed] = []
         for prefixes in (*self._exact.values(), *self._wild.values(), self._any):
             for entry in prefixes.values():
-                result.extend(_shadowed_in(entry))
+                result.extend(shadowed_in(entry))
         return tuple(sorted(result, key=lambda shadowed: shadowed.route.name))
 
 
@@ -378,86 +393,6 @@ def _no_route(reason: str) -> NoRouteError:
     error = NoRouteError.__new__(NoRouteError, reason)
     error.reason = reason
     return error
-
-
-def _shadowed_in(entry: Entry) -> Iterator[Shadowed]:
-    for position, route in enumerate(entry.routes):
-        better = [other for other in entry.routes[:position] if rank(other) > rank(route)]
-        takers: set[str] = set()
-        for method in sorted(route.methods) if route.methods is not None else (None,):
-            taker = next(
-                (
-                    other
-                    for other in better
-                    if set(other.headers) <= set(route.headers)
-                    and (other.methods is None or (method is not None and method in other.methods))
-                ),
-                None,
-            )
-            if taker is None:
-                break
-            takers.add(taker.name)
-        else:
-            yield Shadowed(route=route, by=tuple(sorted(takers)))
-
-
-def _check(
-    route: Route, seen: dict[str, Route], checked: dict[str | None, str | None]
-) -> str | None:
-    """What is wrong with a route on its own, or ``None``; ``checked`` caches
-    the verdict on each prefix and host (most are shared by many routes)."""
-    if route.name in seen:
-        return "two routes have this name"
-    for value, check in ((route.prefix, _check_prefix), (route.host, _check_host)):
-        if value not in checked:
-            checked[value] = check(value)
-        problem = checked[value]
-        if problem is not None:
-            return problem
-    return None
-
-
-def _check_prefix(prefix: str | None) -> str | None:
-    assert prefix is not None  # Route.prefix is a str
-    try:
-        normal = normalise_path(prefix)
-    except RequestError as exc:
-        return f"prefix {prefix!r}: {exc.reason}"
-    if normal != prefix:
-        return f"prefix {prefix!r} is not in normal form (would be {normal!r})"
-    return None
-
-
-def _check_host(host: str | None) -> str | None:
-    if host is not None and (not host or host_key(host) != host or "*" in host.removeprefix("*.")):
-        return f"host {host!r} is not in normal form"
-    return None
-
-
-def _tie_errors(entry: Entry, limit: int) -> Iterator[FieldError]:
-    # Only routes of equal (constrained, priority) can tie; entry.routes is
-    # sorted by exactly that, so each group is a run.
-    for _, group in groupby(entry.routes, key=_constraint_and_priority):
-        for a, b in ties(list(group)):
-            if limit <= 0:
-                return
-            limit -= 1
-            yield FieldError(f"routes.{a.name}", _tie_message(a, b))
-
-
-def _constraint_and_priority(route: Route) -> tuple[bool, int]:
-    return (route.methods is not None or bool(route.headers), route.priority)
-
-
-def _tie_message(a: Route, b: Route) -> str:
-    common = sorted(a.methods & b.methods) if a.methods and b.methods else []
-    method = common[0] if common else sorted(a.methods or b.methods or {"GET"})[0]
-    fields = ", ".join(f"{name}: {value}" for name, value in sorted({*a.headers, *b.headers}))
-    return (
-        f"ties with routes.{b.name}: both take {method} {a.host or ''}{a.prefix}"
-        f"{' with ' + fields if fields else ''} at the same rank (priority {a.priority});"
-        " give one a higher priority or make their methods or headers disjoint"
-    )
 
 
 _NO_ROUTE = "no route matches this host and path"

@@ -668,3 +668,14 @@ def test_a_tie_on_several_methods_is_reported_once() -> None:
         "routes.m1: ties with routes.m2: both take GET /m at the same rank (priority 0);"
         " give one a higher priority or make their methods or headers disjoint"
     ]
+
+
+def test_explain_normalises_a_raw_path() -> None:
+    table = RouteTable.compile([route("a", "/a", rewrite="/x/")])
+    explanation = table.explain("GET", None, "/b/../a/%7Ez")
+    assert explanation.path == "/a/~z"
+    assert explanation.upstream_path == "/x/~z"
+    refused = table.explain("GET", None, "/a/%2F")
+    assert refused.winner is None and refused.candidates == ()
+    assert type(refused.error) is RequestError
+    assert refused.describe() == "GET (any host) /a/%2F\n  -> 400 encoded '/' (%2F) in path"
