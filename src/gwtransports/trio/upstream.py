@@ -127,14 +127,10 @@ class UpstreamPool:
         for c in self.state.drain():
             c.close()
 
-    async def connect(
+    async def _open(
         self, key: str, *, scheme: str, host: str, port: int, timeout: float, ca: str | None
     ) -> UpstreamConn:
-        """Open a new connection (TCP, then TLS for ``https``) within ``timeout``.
-
-        Raises:
-            ConnectError: With a short reason for the core and the log.
-        """
+        tcp: trio.SocketStream | None = None
         try:
             with trio.fail_after(timeout):
                 tcp = await trio.open_tcp_stream(host, port)
@@ -144,6 +140,25 @@ class UpstreamPool:
                     tls = trio.SSLStream(stream, self.ssl_context(ca), server_hostname=host)
                     await tls.do_handshake()
                     stream = tls
+        except BaseException:
+            if tcp is not None:
+                tcp.socket.close()
+            raise
+        self.opened += 1
+        return UpstreamConn(key, stream, self._parser_factory())
+
+    async def connect(
+        self, key: str, *, scheme: str, host: str, port: int, timeout: float, ca: str | None
+    ) -> UpstreamConn:
+        """Open a new connection (TCP, then TLS for ``https``) within ``timeout``.
+
+        Raises:
+            ConnectError: With a short reason for the core and the log.
+        """
+        try:
+            return await self._open(
+                key, scheme=scheme, host=host, port=port, timeout=timeout, ca=ca
+            )
         except trio.TooSlowError:
             raise ConnectError("connect timed out") from None
         except ssl.SSLError as exc:
@@ -154,8 +169,6 @@ class UpstreamPool:
             raise ConnectError(f"TLS: {reason}") from None
         except OSError as exc:
             raise ConnectError(exc.strerror or str(exc)) from None
-        self.opened += 1
-        return UpstreamConn(key, stream, self._parser_factory())
 
 
 async def probe(cmd: StartProbe, pool: UpstreamPool, ca: str | None) -> str | None:
