@@ -231,39 +231,39 @@ def _method_ties(routes: list[Route]) -> Iterator[tuple[Route, Route]]:
 
 
 def check_route(
-    route: Route, seen: dict[str, Route], checked: dict[str | None, str | None]
+    route: Route, seen: dict[str, Route], checked: dict[tuple[str, str | None], str | None]
 ) -> str | None:
     """What is wrong with a route on its own, or ``None``; ``checked`` caches
     the verdict on each prefix and host (most are shared by many routes)."""
     if route.name in seen:
         return "two routes have this name"
-    for value, check in ((route.prefix, _prefix_problem), (route.host, _host_problem)):
-        if value not in checked:
-            checked[value] = check(value)
-        problem = checked[value]
+    for key in (("prefix", route.prefix), ("host", route.host)):
+        if key not in checked:
+            checked[key] = _problem(*key)
+        problem = checked[key]
         if problem is not None:
             return problem
     return None
 
 
-def _prefix_problem(prefix: str | None) -> str | None:
-    assert prefix is not None  # Route.prefix is a str
+def _problem(field: str, value: str | None) -> str | None:
+    if value is None:  # no host: any host
+        return None
+    if field == "host":
+        if value and host_key(value) == value and "*" not in value.removeprefix("*."):
+            return None
+        return f"host {value!r} is not in normal form"
     try:
-        normal = normalise_path(prefix)
+        normal = normalise_path(value)
     except RequestError as exc:
-        return f"prefix {prefix!r}: {exc.reason}"
-    if normal != prefix:
-        return f"prefix {prefix!r} is not in normal form (would be {normal!r})"
-    return None
-
-
-def _host_problem(host: str | None) -> str | None:
-    if host is not None and (not host or host_key(host) != host or "*" in host.removeprefix("*.")):
-        return f"host {host!r} is not in normal form"
+        return f"prefix {value!r}: {exc.reason}"
+    if normal != value:
+        return f"prefix {value!r} is not in normal form (would be {normal!r})"
     return None
 
 
 def tie_errors(entry: Entry, limit: int) -> Iterator[FieldError]:
+    """One error per pair of tying routes of ``entry``, at most ``limit``."""
     # Only routes of equal (constrained, priority) can tie; entry.routes is
     # sorted by exactly that, so each group is a run.
     for _, group in groupby(entry.routes, key=_constraint_and_priority):

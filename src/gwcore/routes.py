@@ -91,7 +91,7 @@ class RouteTable:
         errors: list[FieldError] = []
         by_name: dict[str, Route] = {}
         grouped: dict[int, tuple[Entry, list[Route]]] = {}
-        checked: dict[str | None, str | None] = {}  # prefix or host -> problem
+        checked: dict[tuple[str, str | None], str | None] = {}  # (field, value) -> problem
         # Sorted, so that the entries of one host are allocated side by side
         # (fewer cache and TLB misses per match in big tables) and nothing can
         # depend on the caller's order.

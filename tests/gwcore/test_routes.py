@@ -679,3 +679,11 @@ def test_explain_normalises_a_raw_path() -> None:
     assert refused.winner is None and refused.candidates == ()
     assert type(refused.error) is RequestError
     assert refused.describe() == "GET (any host) /a/%2F\n  -> 400 encoded '/' (%2F) in path"
+
+
+def test_a_bad_prefix_spelled_like_a_host_is_still_a_prefix_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        RouteTable.compile([route("p", "h.example.com"), route("h", "/", host="h.example.com")])
+    assert [str(error) for error in caught.value.errors] == [
+        "routes.p: prefix 'h.example.com': path must start with '/'"
+    ]
