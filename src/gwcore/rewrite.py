@@ -201,9 +201,8 @@ def rewrite_path(path: str, prefix: str, rewrite: str) -> str:
     """
     base = prefix[:-1] if prefix[-1:] == "/" else prefix
     rest = path[len(base) :]
-    if rest[:1] not in ("/", "") or not path.startswith(base):
+    if (rest and rest[0] != "/") or not path.startswith(base):
         raise ValueError(f"prefix {prefix!r} does not match path {path!r}")
     if rewrite[:1] != "/":
         raise ValueError(f"rewrite {rewrite!r} must start with '/'")
-    upstream = (rewrite[:-1] if rewrite[-1] == "/" else rewrite) + rest
-    return upstream or "/"
+    return (rewrite[:-1] if rewrite[-1] == "/" else rewrite) + rest or "/"
