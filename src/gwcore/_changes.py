@@ -58,6 +58,8 @@ _DEFAULT_FAILURES = Passive().failure_statuses
 
 def release(gw: Gateway, forward: Forward) -> None:
     """End an attempt: free its in-flight slot (never below zero)."""
+    # A repeated finish() or one for a service removed since must not corrupt the
+    # counts least-request balances on, so both are tolerated rather than raised.
     service = gw._services.get(forward.service)
     if service is None:
         return
@@ -74,6 +76,8 @@ def outcome(gw: Gateway, forward: Forward, event: Outcome, now: float) -> Forwar
     passive = service.service.health.passive if service is not None else None
     statuses = passive.failure_statuses if passive is not None else _DEFAULT_FAILURES
     verdict = classify(event, forward.endpoint, statuses)
+    # Health and counters first: the retry below must already see this endpoint
+    # ejected when this failure was the one that ejected it.
     if service is not None:
         if verdict.failed:
             service.counters.upstream_bad += 1
@@ -83,7 +87,7 @@ def outcome(gw: Gateway, forward: Forward, event: Outcome, now: float) -> Forwar
             service.counters.latency.add(event.latency)
         gw._health.observe(forward.service, forward.endpoint, verdict.failed, passive, now)
     if verdict.retry is Retry.NEVER:
-        why = ""
+        why = ""  # the outcome is final; its own error (or response) says it all
     elif verdict.retry is Retry.IF_IDEMPOTENT and not forward.idempotent:
         why = "not retried: the request is not idempotent and its bytes were sent"
     else:
@@ -107,6 +111,7 @@ def _give_up(gw: Gateway, forward: Forward, event: Outcome, verdict: Verdict, wh
     error = verdict.error
     assert error is not None  # every outcome but a response carries its error
     release(gw, forward)
+    # A reset mid-response was already counted when its head arrived.
     started = isinstance(event, UpstreamReset) and event.response_started
     if route is not None and not started:
         route.counters.respond(error.status_hint)
@@ -116,7 +121,11 @@ def _give_up(gw: Gateway, forward: Forward, event: Outcome, verdict: Verdict, wh
 def _retry(
     gw: Gateway, forward: Forward, service: ServiceState | None, now: float
 ) -> Forward | str:
-    """A retry Forward, or why there is none."""
+    """A retry Forward, or why there is none.
+
+    The checks go from cheapest to the one with a side effect: the budget is only
+    spent once a retry is otherwise certain.
+    """
     if service is None:
         return f"not retried: service {forward.service!r} was removed"
     config = service.service
@@ -130,11 +139,14 @@ def _retry(
     except NoHealthyEndpoint as exc:
         return f"not retried: {exc.reason}"
     if not cands:
-        return f"not retried: all {len(forward.tried)} healthy endpoints were tried"
+        return f"not retried: every healthy endpoint was tried ({len(forward.tried)} tried)"
     if not service.budget.try_spend(now, config.retry_budget):
         return "not retried: the service's retry budget is used up"
+    # No hash key here: the request's own endpoint failed, so any other will do.
     member = service.policy.pick(cands, None, service.in_flight)
     address = member.address
+    # The Forward does not carry the rewritten path apart; the old endpoint's base
+    # path is recovered from its identity (a base URL) and swapped for the new one's.
     old = gw.address(forward.endpoint)
     headers = forward.headers
     if headers and headers[0] == ("host", old.netloc) and old.netloc != address.netloc:
@@ -182,7 +194,7 @@ def install(gw: Gateway, new: Plan, now: float) -> None:
         elif state.service.balancer != service.balancer:
             state.policy = make_policy(service.balancer, gw._rng)
         state.service = service
-        state.specs = specs
+        state.set_specs(specs)
         services[name] = state
         stale.append(state)
     routes: dict[str, RouteState] = {}
@@ -225,13 +237,14 @@ def _replace(gw: Gateway, config: Config, now: float, what: str) -> Applied:
 def _refresh_where(
     gw: Gateway, now: float, key: str | None = None, service: str | None = None
 ) -> bool:
+    """Re-resolve the services a change can affect: the one named, those using an
+    etcd key, or (neither given) every service with an etcd endpoint."""
+    if service is not None:
+        state = gw._services.get(service)
+        return state is not None and _refresh(gw, state, now)
     changed = False
     for state in gw._services.values():
-        if (
-            (key is not None and key in state.etcd_keys)
-            or state.name == service
-            or (key is None and service is None and state.etcd_keys)
-        ):
+        if state.etcd_keys and (key is None or key in state.etcd_keys):
             changed |= _refresh(gw, state, now)
     return changed
 
@@ -250,6 +263,7 @@ def apply(gw: Gateway, change: Change, now: float) -> Applied:
                 gw, dataclasses.replace(config, routes=routes), now, f"route {route.name}: {verb}"
             )
         case RouteDeleted(name=name):
+            # Deleting what is absent is a no-op, so a pipeline may repeat a delete.
             if name not in config.routes:
                 return _replace(gw, config, now, f"route {name}: absent")
             routes = config.routes.delete(name)
@@ -299,10 +313,13 @@ def apply(gw: Gateway, change: Change, now: float) -> Applied:
                 raise ConfigError([FieldError("url", exc.reason)]) from None
             gw._resolver.register(service, instance, address, weight=w, ttl=ttl, now=now)
             if service not in gw._services:
+                # Registration may race the service's own creation: keep the instance
+                # so it serves as soon as the service appears.
                 warnings = (f"service {service!r} is not configured; instance kept for it",)
             changed = _refresh_where(gw, now, service=service)
             summary = f"instance {service}/{instance}: registered"
         case InstanceHeartbeat(service=service, instance=instance):
+            # A lease moved; routing did not: no new generation.
             gw._resolver.heartbeat(service, instance, now)
             changed = False
             summary = f"instance {service}/{instance}: alive"

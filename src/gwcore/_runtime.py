@@ -33,6 +33,7 @@ class ServiceState:
     __slots__ = (
         "budget",
         "counters",
+        "etcd_keys",
         "in_flight",
         "members",
         "name",
@@ -45,7 +46,7 @@ class ServiceState:
     def __init__(self, name: str, service: Service, specs: Specs, rng: random.Random) -> None:
         self.name = name
         self.service = service
-        self.specs = specs
+        self.set_specs(specs)
         self.members: tuple[Member, ...] = ()
         #: The members with weight > 0: the candidates when all are healthy.
         self.serving: tuple[Member, ...] = ()
@@ -79,10 +80,11 @@ class ServiceState:
                         return content
         return None
 
-    @property
-    def etcd_keys(self) -> frozenset[str]:
-        """Keys of this service's ``etcd(...)`` endpoints."""
-        return frozenset(spec.key for spec, _ in self.specs if isinstance(spec, EtcdSpec))
+    def set_specs(self, specs: Specs) -> None:
+        """Take newly parsed endpoints (members are re-resolved by the caller)."""
+        self.specs = specs
+        #: Keys of this service's ``etcd(...)`` endpoints.
+        self.etcd_keys = frozenset(spec.key for spec, _ in specs if isinstance(spec, EtcdSpec))
 
 
 class RouteState:

@@ -105,6 +105,8 @@ def test_budget_never_exceeds_allowance(times: list[float]) -> None:
     for step in sorted(times):
         now = step
         budget.request(now)
-        budget.try_spend(now, policy)
-        requests, retries = budget.totals(now)
-        assert retries <= max(policy.ratio * requests, policy.min_per_second * WINDOW)
+        if budget.try_spend(now, policy):
+            # The promise holds when a retry is granted; later, as old requests
+            # leave the window, the allowance may shrink below retries already sent.
+            requests, retries = budget.totals(now)
+            assert retries <= max(policy.ratio * requests, policy.min_per_second * WINDOW)
