@@ -28,7 +28,7 @@ as one of ten.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
 
 from gwcore.config import Route
@@ -184,9 +184,6 @@ def ties(routes: Sequence[Route]) -> Iterator[tuple[Route, Route]]:
 def _ties(routes: list[Route], decided: frozenset[str]) -> Iterator[tuple[Route, Route]]:
     if len(routes) < 2:
         return
-    if not any(route.headers for route in routes):
-        yield from _method_ties(routes)
-        return
     counts = Counter(name for r in routes for name, _ in r.headers if name not in decided)
     if not counts:
         yield from _method_ties(routes)
@@ -266,8 +263,15 @@ def tie_errors(entry: Entry, limit: int) -> Iterator[FieldError]:
     """One error per pair of tying routes of ``entry``, at most ``limit``."""
     # Only routes of equal (constrained, priority) can tie; entry.routes is
     # sorted by exactly that, so each group is a run.
-    for _, group in groupby(entry.routes, key=_constraint_and_priority):
-        for a, b in ties(list(group)):
+    for _, run in groupby(entry.routes, key=_constraint_and_priority):
+        group = list(run)
+        pairs: Iterable[tuple[Route, Route]]
+        if len(group) == 2:  # the common case, without the general search
+            pairs = [(group[0], group[1])] if _compatible(group[0], group[1]) else []
+        else:
+            pairs = ties(group)  # lazily: a systematic mistake has millions
+        for first, second in pairs:
+            a, b = (first, second) if first.name < second.name else (second, first)
             if limit <= 0:
                 return
             limit -= 1

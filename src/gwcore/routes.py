@@ -90,30 +90,33 @@ class RouteTable:
         table._exact, table._wild, table._any = {}, {}, {}
         errors: list[FieldError] = []
         by_name: dict[str, Route] = {}
-        grouped: dict[int, tuple[Entry, list[Route]]] = {}
         checked: dict[tuple[str, str | None], str | None] = {}  # (field, value) -> problem
-        # Sorted, so that the entries of one host are allocated side by side
-        # (fewer cache and TLB misses per match in big tables) and nothing can
-        # depend on the caller's order.
-        for route in sorted(routes, key=_layout_order):
+        for route in routes:
             problem = check_route(route, by_name, checked)
-            if problem is not None:
+            if problem is None:
+                by_name[route.name] = route
+            else:
                 errors.append(FieldError(f"routes.{route.name}", problem))
-                continue
-            by_name[route.name] = route
-            prefixes = table._prefixes_for(route.host)
-            key = base(route.prefix)
-            entry = prefixes.get(key)
-            if entry is None:
-                entry = prefixes[key] = Entry()
-                grouped[id(entry)] = (entry, [])
-            grouped[id(entry)][1].append(route)
+        # Sorted by (host, prefix key, name): the routes of one entry form a run,
+        # the entries of one host are allocated side by side (fewer cache and TLB
+        # misses per match in big tables), and nothing depends on the caller's order.
+        laid_out = sorted(
+            (route.host or "", base(route.prefix), route.name, route) for route in by_name.values()
+        )
         ties_found: list[FieldError] = []
-        for entry, members in grouped.values():
-            entry.routes = tuple(members)
+        start = 0
+        while start < len(laid_out):
+            host, key = laid_out[start][:2]
+            end = start + 1
+            while end < len(laid_out) and laid_out[end][:2] == (host, key):
+                end += 1
+            entry = Entry()
+            entry.routes = tuple(item[3] for item in laid_out[start:end])
             entry.finish()
-            if len(members) > 1:
+            table._prefixes_for(host or None)[key] = entry
+            if end - start > 1:
                 ties_found.extend(tie_errors(entry, MAX_TIES_REPORTED + 1 - len(ties_found)))
+            start = end
         errors.extend(sorted(ties_found, key=str)[:MAX_TIES_REPORTED])
         if len(ties_found) > MAX_TIES_REPORTED:
             errors.append(FieldError("routes", "more ties than listed; fix these first"))
@@ -369,10 +372,6 @@ class RouteTable:
             for entry in prefixes.values():
                 result.extend(shadowed_in(entry))
         return tuple(sorted(result, key=lambda shadowed: shadowed.route.name))
-
-
-def _layout_order(route: Route) -> tuple[str, str, str]:
-    return (route.host or "", route.prefix, route.name)
 
 
 def _deepest(prefixes: _Prefixes, path: str) -> Entry | None:
