@@ -16,7 +16,8 @@ rotation; :meth:`Policy.update` drops only the state of endpoints that left.
 * :class:`LeastRequest` -- power of two choices (Mitzenmacher 2001; Envoy's
   ``LEAST_REQUEST``): draw two distinct candidates by weight with the injected
   ``random.Random`` and send to the one with fewer in-flight requests per unit of
-  weight. Two random choices avoid the herd a global minimum causes.
+  weight, the first drawn on a tie (so idle endpoints share by weight). Two
+  random choices avoid the herd a global minimum causes.
 * :class:`ConsistentHash` -- a hash ring with virtual nodes (Karger et al. 1997;
   Envoy's ``RING_HASH``): a key goes to the first candidate clockwise from its
   hash, so adding or removing one of N endpoints moves about 1/N of the keys.
@@ -174,8 +175,10 @@ class SmoothWeightedRoundRobin:
 
 
 def _load(member: Member, in_flight: Mapping[str, int]) -> float:
-    # +1: an idle heavy endpoint must still beat an idle light one.
-    return (in_flight.get(member.identity, 0) + 1) / member.weight
+    # In-flight per unit of weight. Equal loads (idle endpoints above all) are a
+    # tie that the first, weight-drawn candidate wins, so at low traffic the shares
+    # follow the weights; a "+1" here would send every idle pick to the heaviest.
+    return in_flight.get(member.identity, 0) / member.weight
 
 
 class LeastRequest:

@@ -6,7 +6,7 @@ import random
 from collections import Counter
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gwcore.balance import (
@@ -158,3 +158,13 @@ def test_smooth_wrr_fast_path_equals_reference(scores: list[int], weights: st.Da
     index = reference.choose([m.identity for m in cands], ws)
     assert fast.pick(cands, None, {}) is cands[index]
     assert fast._score == reference._score
+
+
+@given(weights=st.lists(st.integers(min_value=1, max_value=4), min_size=2, max_size=4))
+@settings(max_examples=20)
+def test_least_request_idle_picks_converge_to_weights(weights: list[int]) -> None:
+    policy = LeastRequest(random.Random(11))
+    cands = members(*weights)
+    picks = Counter(policy.pick(cands, None, {}).identity for _ in range(4000))
+    for m in cands:
+        assert abs(picks[m.identity] / 4000 - m.weight / sum(weights)) < 0.05
