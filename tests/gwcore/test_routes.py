@@ -694,7 +694,13 @@ def test_explanation_has_a_winner_or_an_error() -> None:
 def test_a_tie_on_several_methods_is_reported_once() -> None:
     both = frozenset({"GET", "POST"})
     with pytest.raises(ConfigError) as caught:
-        RouteTable.compile([route("m1", "/m", methods=both), route("m2", "/m/", methods=both)])
+        RouteTable.compile(
+            [
+                route("m1", "/m", methods=both),
+                route("m2", "/m/", methods=both),
+                route("m3", "/m", methods=frozenset({"DELETE"})),
+            ]
+        )
     assert [str(error) for error in caught.value.errors] == [
         "routes.m1: ties with routes.m2: both take GET /m at the same rank (priority 0);"
         " give one a higher priority or make their methods or headers disjoint"
