@@ -300,10 +300,18 @@ def upstream_headers(headers: tuple[tuple[str, str], ...], body: int | None) -> 
     Returns:
         Encoded headers with framing set by the gateway: ``Expect`` is answered by
         the gateway itself, so it is not passed on.
+
+    Raises:
+        HttpError: 400 when a value holds CR, LF or NUL.
     """
     out: Headers = [
         (n.encode("latin-1"), v.encode("latin-1")) for n, v in headers if n not in _FRAMED_BY_US
     ]
+    # The values come from the parsed client request or from the core; refuse
+    # anything that could split the head, so the parser may skip its own checks.
+    joined = b"".join([v for _, v in out])
+    if b"\n" in joined or b"\r" in joined or b"\0" in joined:
+        raise HttpError(400, "control character in a header value", close=False)
     if body is not None:
         if body < 0:
             out.append((b"transfer-encoding", b"chunked"))

@@ -116,7 +116,9 @@ class ServerParser(Protocol):
 
     def receive_data(self, data: bytes) -> None: ...
     def next_event(self) -> Event: ...
-    def send_response(self, status: int, headers: Headers, reason: bytes = b"") -> bytes: ...
+    def send_response(
+        self, status: int, headers: Headers, reason: bytes = b"", *, checked: bool = False
+    ) -> bytes: ...
     def send_continue(self) -> bytes: ...
     def send_data(self, data: bytes | bytearray) -> bytes: ...
     def send_end(self) -> bytes: ...
@@ -136,10 +138,25 @@ class ClientParser(Protocol):
 
     def receive_data(self, data: bytes) -> None: ...
     def next_event(self) -> Event: ...
-    def send_request(self, method: bytes, target: bytes, headers: Headers) -> bytes: ...
+    def send_request(
+        self, method: bytes, target: bytes, headers: Headers, *, checked: bool = False
+    ) -> bytes: ...
     def send_data(self, data: bytes | bytearray) -> bytes: ...
     def send_end(self) -> bytes: ...
     def start_next_cycle(self) -> bool: ...
+
+
+def _plain(headers: h11._headers.Headers) -> Headers:
+    """h11's header list as a plain list of ``(lower-case name, value)``.
+
+    h11 keeps headers in a ``Sequence`` whose items are made one by one in
+    Python; the proxy walks them several times per request, so one plain list
+    up front is cheaper.
+    """
+    full = getattr(headers, "_full_items", None)
+    if full is None:  # another h11 version: take the public, slower way
+        return list(headers)
+    return [(name, value) for _, name, value in full]
 
 
 def _map_h11_error(exc: h11.ProtocolError) -> ParseError:
@@ -171,7 +188,7 @@ class H11ServerParser:
         if isinstance(ev, h11.Data):
             return ev.data
         if isinstance(ev, h11.Request):
-            return RequestHead(ev.method, ev.target, ev.headers, ev.http_version)  # type: ignore[arg-type]
+            return RequestHead(ev.method, ev.target, _plain(ev.headers), ev.http_version)
         if isinstance(ev, h11.EndOfMessage):
             return END
         if ev is h11.NEED_DATA:
@@ -180,9 +197,17 @@ class H11ServerParser:
             return PAUSED
         return CLOSED
 
-    def send_response(self, status: int, headers: Headers, reason: bytes = b"") -> bytes:
-        out = self._conn.send(h11.Response(status_code=status, headers=headers, reason=reason))
-        return out or b""
+    def send_response(
+        self, status: int, headers: Headers, reason: bytes = b"", *, checked: bool = False
+    ) -> bytes:
+        """Serialise a response head.
+
+        Args:
+            checked: The headers were already validated (they come from a parser,
+                or were checked by the caller): skip h11's per-field regex checks.
+        """
+        ev = h11.Response(status_code=status, headers=headers, reason=reason, _parsed=checked)
+        return self._conn.send(ev) or b""
 
     def send_continue(self) -> bytes:
         return self._conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
@@ -245,7 +270,9 @@ class H11ClientParser:
                 if isinstance(ev, h11.Data):
                     return ev.data
                 if isinstance(ev, h11.Response):
-                    return ResponseHead(ev.status_code, ev.headers, ev.reason, ev.http_version)  # type: ignore[arg-type]
+                    return ResponseHead(
+                        ev.status_code, _plain(ev.headers), ev.reason, ev.http_version
+                    )
                 if isinstance(ev, h11.InformationalResponse):
                     continue  # 100 Continue and friends: the gateway answered its client itself
                 if isinstance(ev, h11.EndOfMessage):
@@ -258,8 +285,11 @@ class H11ClientParser:
         except h11.RemoteProtocolError as exc:
             raise ParseError(f"upstream: {exc}", 502) from None
 
-    def send_request(self, method: bytes, target: bytes, headers: Headers) -> bytes:
-        ev = h11.Request(method=method, target=target, headers=headers)
+    def send_request(
+        self, method: bytes, target: bytes, headers: Headers, *, checked: bool = False
+    ) -> bytes:
+        """Serialise a request head (``checked``: as for ``send_response``)."""
+        ev = h11.Request(method=method, target=target, headers=headers, _parsed=checked)
         return self._conn.send(ev) or b""
 
     def send_data(self, data: bytes | bytearray) -> bytes:

@@ -178,6 +178,16 @@ def reload(server: Server, path: str, stage: str | None = None) -> bool:
     return True
 
 
+def _die_with_parent() -> None:
+    """In a worker: get SIGTERM when the supervisor dies, even by SIGKILL
+    (Linux ``PR_SET_PDEATHSIG``), so no orphan keeps the port."""
+    if sys.platform == "linux":
+        import ctypes  # noqa: PLC0415
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
 def _supervise(args: argparse.Namespace) -> int:
     """Start ``args.workers`` worker processes and forward signals to them."""
     base = [sys.executable, "-m", "gwtransports.cli", "serve", "-c", args.config]
@@ -186,7 +196,9 @@ def _supervise(args: argparse.Namespace) -> int:
     children = []
     for i in range(args.workers):
         extra = ["--demo"] if args.demo and i == 0 else []
-        children.append(subprocess.Popen([*base, *extra, "--reuse-port"]))
+        children.append(
+            subprocess.Popen([*base, *extra, "--reuse-port"], preexec_fn=_die_with_parent)  # noqa: PLW1509
+        )
 
     def forward(signum: int, _frame: object) -> None:
         for child in children:

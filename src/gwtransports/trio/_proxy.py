@@ -200,7 +200,9 @@ async def _attempt(
         try:
             try:
                 up = conn.parser
-                out = up.send_request(method, target, upstream_headers(fwd.headers, body.length))
+                out = up.send_request(
+                    method, target, upstream_headers(fwd.headers, body.length), checked=True
+                )
                 if body.length is None:
                     await conn.stream.send_all(out + up.send_end())
                     written = True
@@ -340,7 +342,7 @@ async def _stream_response(
     close = server.draining or parser.body_pending
     if close:
         headers = [*headers, (b"connection", b"close")]
-    pending = [parser.send_response(head.status, headers, head.reason)]
+    pending = [parser.send_response(head.status, headers, head.reason, checked=True)]
     ex.status = head.status
     ex.response_started = True
     up = conn.parser

@@ -309,6 +309,13 @@ class Server:
                     return None
                 parser.receive_data(data)
                 complete = scanner.feed(data)
+            if complete:  # the common case: the whole head came in one read
+                ev = parser.next_event()
+                if isinstance(ev, RequestHead):
+                    return ev
+                if ev is not NEED_DATA:
+                    return None
+                complete = False
             with trio.move_on_after(s.header_read) as deadline:
                 while True:
                     if complete:
