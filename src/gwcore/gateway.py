@@ -70,6 +70,8 @@ from gwcore.stats import GatewayStats
 __all__ = ["Choice", "Gateway"]
 
 _NONE: frozenset[str] = frozenset()
+# Parsed identities kept for retries; more than this and the cache starts over.
+_ADDRESS_CACHE = 4096
 
 
 @final
@@ -380,5 +382,7 @@ class Gateway:
         """The parsed address of an endpoint identity (identities are base URLs)."""
         address = self._addresses.get(identity)
         if address is None:
+            if len(self._addresses) >= _ADDRESS_CACHE:
+                self._addresses.clear()  # endpoints come and go: keep the cache bounded
             address = self._addresses[identity] = parse_url(identity)
         return address

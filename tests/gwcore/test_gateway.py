@@ -522,3 +522,11 @@ def test_connection_listed_names_are_dropped_even_gateway_ones() -> None:
     fwd = forward(gw, headers=listed)
     assert ("x-forwarded-for", "192.0.2.7") in fwd.headers
     assert ("via", "1.1 gw") in fwd.headers
+
+
+def test_address_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gwcore.gateway._ADDRESS_CACHE", 2)
+    gw = Gateway(three())
+    for i in range(5):
+        assert gw.address(f"http://h{i}").host == f"h{i}"
+    assert len(gw._addresses) <= 2
