@@ -59,6 +59,11 @@ class ProbeSchedule:
         if plan:
             self._plans[service] = plan
 
+    def settings(self, service: str, identity: str) -> Active | None:
+        """The probe settings of an endpoint, or None when it is not probed."""
+        plan = self._plans.get(service, {}).get(identity)
+        return plan[1] if plan is not None else None
+
     def _valid(self, item: tuple[float, str, str]) -> bool:
         when, service, identity = item
         plan = self._plans.get(service, {}).get(identity)

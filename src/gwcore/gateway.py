@@ -282,14 +282,16 @@ class Gateway:
         return _changes.apply(self, change, now)
 
     def probe_result(self, event: ProbeSucceeded | ProbeFailed, now: float) -> None:
-        """Report an active probe's result (ignored when the service no longer probes).
+        """Report an active probe's result.
+
+        A result for an endpoint that is no longer probed (it left the service, or
+        the service stopped probing while the probe ran) is ignored.
 
         Args:
             event: The result.
             now: Current time.
         """
-        service = self._services.get(event.service)
-        active = service.service.health.active if service is not None else None
+        active = self._probes.settings(event.service, event.endpoint)
         if active is not None:
             passed = isinstance(event, ProbeSucceeded)
             self._health.probe(event.service, event.endpoint, passed, active, now)

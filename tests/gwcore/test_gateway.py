@@ -436,6 +436,8 @@ def test_probes_and_deadlines() -> None:
     assert gw.next_deadline() == 6.0
     gw.probe_result(ProbeFailed(service="svc", endpoint="http://a", reason="500"), 1.0)
     gw.probe_result(ProbeFailed(service="gone", endpoint="http://a"), 1.0)  # ignored
+    gw.probe_result(ProbeFailed(service="svc", endpoint="http://left"), 1.0)  # ignored
+    assert gw.health.record("svc", "http://left") is None
     assert {forward(gw).endpoint for _ in range(3)} == {"http://b"}
     stats = gw.stats(1.0).services[0]
     assert stats.healthy_members == 1 and stats.ejected[0].state == "unhealthy"
