@@ -60,7 +60,15 @@ class ProbeSchedule:
             self._plans[service] = plan
 
     def settings(self, service: str, identity: str) -> Active | None:
-        """The probe settings of an endpoint, or None when it is not probed."""
+        """The probe settings of an endpoint.
+
+        Args:
+            service: Service name.
+            identity: Endpoint identity.
+
+        Returns:
+            Its settings, or None when it is not probed.
+        """
         plan = self._plans.get(service, {}).get(identity)
         return plan[1] if plan is not None else None
 

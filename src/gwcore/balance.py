@@ -91,7 +91,11 @@ class Policy(Protocol):
         ...  # pragma: no cover
 
     def update(self, members: Sequence[Member]) -> None:
-        """The service's members changed; drop state of those that left."""
+        """The service's members changed; drop state of those that left.
+
+        Args:
+            members: Every member now (weight 0 included).
+        """
         ...  # pragma: no cover
 
 
@@ -160,7 +164,11 @@ class SmoothWeightedRoundRobin:
         return best
 
     def update(self, members: Sequence[Member]) -> None:
-        """Drop the scores of endpoints that left."""
+        """Drop the scores of endpoints that left.
+
+        Args:
+            members: Every member now.
+        """
         self.retain(m.identity for m in members)
 
     def retain(self, keys: Iterable[str]) -> None:
@@ -225,7 +233,11 @@ class LeastRequest:
         return b if _load(b, in_flight) < _load(a, in_flight) else a
 
     def update(self, members: Sequence[Member]) -> None:
-        """Nothing to do: in-flight counts are kept by the gateway."""
+        """Nothing to do: in-flight counts are kept by the gateway.
+
+        Args:
+            members: Every member now.
+        """
 
 
 class ConsistentHash:
@@ -240,7 +252,11 @@ class ConsistentHash:
         self._fallback = SmoothWeightedRoundRobin()
 
     def update(self, members: Sequence[Member]) -> None:
-        """Rebuild the ring when the members or their weights changed."""
+        """Rebuild the ring when the members or their weights changed.
+
+        Args:
+            members: Every member now; weight 0 ones are left off the ring.
+        """
         self._fallback.update(members)
         signature = tuple((m.identity, m.weight) for m in members if m.weight > 0)
         if signature == self._members:

@@ -203,11 +203,22 @@ class Budget:
         return slot
 
     def request(self, now: float) -> None:
-        """Count a first attempt."""
+        """Count a first attempt.
+
+        Args:
+            now: Current time.
+        """
         self._requests[self._slot(now)] += 1
 
     def totals(self, now: float) -> tuple[int, int]:
-        """``(requests, retries)`` in the window ending at ``now``."""
+        """Counts in the window ending at ``now``.
+
+        Args:
+            now: Current time.
+
+        Returns:
+            ``(requests, retries)``.
+        """
         oldest = int(now // 1) - WINDOW
         requests = retries = 0
         for i, stamp in enumerate(self._stamps):
@@ -217,7 +228,15 @@ class Budget:
         return requests, retries
 
     def allowance(self, now: float, policy: RetryBudget) -> float:
-        """How many retries the window may hold at ``now``."""
+        """How many retries the window may hold at ``now``.
+
+        Args:
+            now: Current time.
+            policy: The service's budget settings.
+
+        Returns:
+            ``max(ratio x requests, min_per_second x WINDOW)``.
+        """
         requests, _ = self.totals(now)
         return max(policy.ratio * requests, policy.min_per_second * WINDOW)
 

@@ -381,7 +381,17 @@ class Gateway:
         )
 
     def address(self, identity: str) -> Address:
-        """The parsed address of an endpoint identity (identities are base URLs)."""
+        """The parsed address of an endpoint identity (identities are base URLs).
+
+        Args:
+            identity: An endpoint identity, as in ``Forward.endpoint``.
+
+        Returns:
+            Its address.
+
+        Raises:
+            ConfigError: When ``identity`` is not a URL (never for one gwcore made).
+        """
         address = self._addresses.get(identity)
         if address is None:
             if len(self._addresses) >= _ADDRESS_CACHE:

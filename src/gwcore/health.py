@@ -224,7 +224,15 @@ class HealthBook:
         return record.state if record is not None else State.HEALTHY
 
     def record(self, service: str, identity: str) -> EndpointHealth | None:
-        """The record of an endpoint, or None when it has none (read-only use)."""
+        """The record of an endpoint (read it; change it only through this book).
+
+        Args:
+            service: Service name.
+            identity: Endpoint identity.
+
+        Returns:
+            The record, or None when the endpoint has none (it is healthy).
+        """
         return self._records.get(service, {}).get(identity)
 
     def _feed(

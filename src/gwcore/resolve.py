@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import final
 from urllib.parse import urlsplit
 
+from gwcore._instances import Instance, InstanceTable
 from gwcore.config import Config, Service
 from gwcore.errors import ConfigError, FieldError
 
@@ -106,17 +107,6 @@ class Member:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "identity", self.address.identity)
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Instance:
-    """A registered instance: its address, weight and lease deadline (or none)."""
-
-    address: Address
-    weight: int
-    ttl: float | None
-    deadline: float | None
 
 
 def parse_url(url: str) -> Address:
@@ -251,7 +241,7 @@ def parse_endpoints(name: str, service: Service, variables: Mapping[str, str]) -
     return tuple(out)
 
 
-class Resolver:
+class Resolver(InstanceTable):
     """The run-time inputs of resolution: etcd values and registered instances.
 
     Parsing happens when a config is applied (:func:`parse_endpoints`); the
@@ -263,8 +253,7 @@ class Resolver:
         self.etcd_values: dict[str, Address] = {}
         #: False between ``EtcdUnreachable`` and ``EtcdReachable``.
         self.etcd_reachable = True
-        #: Registered instances by service, then instance id.
-        self.instances: dict[str, dict[str, Instance]] = {}
+        super().__init__()
 
     def resolve(self, spec: Address | EtcdSpec) -> Address:
         """Resolve one endpoint to the address to use right now.
@@ -325,72 +314,12 @@ class Resolver:
         return previous != address, None
 
     def etcd_delete(self, key: str) -> bool:
-        """Forget an etcd key's value (its default serves); True when one was known."""
-        return self.etcd_values.pop(key, None) is not None
+        """Forget an etcd key's value (its default serves).
 
-    def register(
-        self,
-        service: str,
-        instance: str,
-        address: Address,
-        *,
-        weight: int,
-        ttl: float | None,
-        now: float,
-    ) -> bool:
-        """Add or replace a registered instance; True when its address or weight changed."""
-        deadline = None if ttl is None else now + ttl
-        table = self.instances.setdefault(service, {})
-        previous = table.get(instance)
-        table[instance] = Instance(address, weight, ttl, deadline)
-        return previous is None or (previous.address, previous.weight) != (address, weight)
-
-    def heartbeat(self, service: str, instance: str, now: float) -> None:
-        """Restart an instance's ttl.
-
-        Raises:
-            ConfigError: When the instance is not registered (it must register again).
-        """
-        current = self.instances.get(service, {}).get(instance)
-        if current is None:
-            raise ConfigError(f"instance {instance!r} of service {service!r} is not registered")
-        if current.ttl is not None:
-            deadline = now + current.ttl
-            self.instances[service][instance] = Instance(
-                current.address, current.weight, current.ttl, deadline
-            )
-
-    def deregister(self, service: str, instance: str) -> bool:
-        """Remove an instance; True when it was registered."""
-        table = self.instances.get(service, {})
-        found = table.pop(instance, None) is not None
-        if not table:
-            self.instances.pop(service, None)
-        return found
-
-    def expire(self, now: float) -> tuple[str, ...]:
-        """Remove every instance whose lease ended at or before ``now``.
+        Args:
+            key: The key.
 
         Returns:
-            The names of the services that lost an instance.
+            True when a value was known.
         """
-        touched: list[str] = []
-        for service, table in list(self.instances.items()):
-            dead = [k for k, v in table.items() if v.deadline is not None and v.deadline <= now]
-            for key in dead:
-                del table[key]
-            if dead:
-                touched.append(service)
-            if not table:
-                del self.instances[service]
-        return tuple(touched)
-
-    def next_expiry(self) -> float | None:
-        """The earliest instance lease deadline, or None."""
-        deadlines = [
-            i.deadline
-            for table in self.instances.values()
-            for i in table.values()
-            if i.deadline is not None
-        ]
-        return min(deadlines, default=None)
+        return self.etcd_values.pop(key, None) is not None

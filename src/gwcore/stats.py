@@ -63,7 +63,14 @@ class Histogram:
 
     @staticmethod
     def index(micros: int) -> int:
-        """The bucket of a value in microseconds (clamped to the largest bucket)."""
+        """The bucket of a value.
+
+        Args:
+            micros: Microseconds (negative counts as 0, huge is clamped).
+
+        Returns:
+            The bucket index, ``0 <= index < BUCKETS``.
+        """
         if micros < _LINEAR:
             return max(micros, 0)
         exponent = micros.bit_length() - _SUB_BITS - 1
@@ -73,7 +80,14 @@ class Histogram:
 
     @staticmethod
     def bounds(index: int) -> tuple[int, int]:
-        """``(lowest, highest)`` microsecond value of a bucket."""
+        """The values a bucket holds.
+
+        Args:
+            index: A bucket index.
+
+        Returns:
+            ``(lowest, highest)`` in microseconds, inclusive.
+        """
         if index < _LINEAR:
             return index, index
         exponent = (index - _LINEAR) // _SUB + 1
@@ -127,7 +141,11 @@ class RouteCounters:
         self.responses: dict[str, int] = {}
 
     def respond(self, status: int) -> None:
-        """Count one answer to a client."""
+        """Count one answer to a client.
+
+        Args:
+            status: Its status code.
+        """
         name = status_class(status)
         self.responses[name] = self.responses.get(name, 0) + 1
 
