@@ -39,6 +39,7 @@ from gwcore._index import (
     accepts,
     base,
     check_route,
+    deepest,
     header_map,
     headers_match,
     host_key,
@@ -61,9 +62,10 @@ _Prefixes = dict[str, Entry]
 class RouteTable:
     """A compiled, immutable set of routes. Build it with :meth:`compile`."""
 
-    __slots__ = ("_any", "_exact", "_routes", "_wild")
+    __slots__ = ("_any", "_exact", "_routes", "_wild", "_wild_labels")
     _exact: dict[str, _Prefixes]  # exact host -> its prefixes
     _wild: dict[str, _Prefixes]  # suffix ('example.com' for '*.example.com') -> prefixes
+    _wild_labels: int  # fewest labels of a wildcard suffix ('example.com': 2)
     _any: _Prefixes  # routes without host
     _routes: tuple[Route, ...]
 
@@ -123,6 +125,7 @@ class RouteTable:
         if errors:
             raise ConfigError(errors)
         table._routes = tuple(sorted(by_name.values(), key=lambda route: route.name))
+        table._wild_labels = min((s.count(".") + 1 for s in table._wild), default=0)
         return table
 
     def _prefixes_for(self, host: str | None) -> _Prefixes:
@@ -167,7 +170,7 @@ class RouteTable:
             MethodNotAllowed: Some route matches host, path and headers, but none
                 of them accepts the method (405); ``allowed`` lists their methods.
         """
-        # This is the hot path: the lookups of _deepest are written out for the
+        # This is the hot path: the lookups of deepest() are written out for the
         # exact-host and any-host tiers, and nothing is allocated but the path
         # slices, until a decision needs more than the most specific entry.
         key = ""
@@ -195,13 +198,15 @@ class RouteTable:
             wild = self._wild
             if wild:
                 # As _wild_tiers, without a generator.
+                labels = key.count(".")  # in the suffix after the first dot
                 dot = key.find(".", 1)
-                while dot > 0:
+                while dot > 0 and labels >= self._wild_labels:
                     prefixes = wild.get(key[dot + 1 :])
                     dot = key.find(".", dot + 1)
+                    labels -= 1
                     if prefixes is None:
                         continue
-                    entry = _deepest(prefixes, path)
+                    entry = deepest(prefixes, path)
                     if entry is not None:
                         route = entry.get(method, entry.default)
                         return (
@@ -216,7 +221,10 @@ class RouteTable:
         if entry is not None:
             route = entry.get(method, entry.default)
             return route if route is not None else self._fallback(entry, method, key, path, headers)
-        raise _no_route(_NO_ROUTE)
+        # _no_route(_NO_ROUTE), written out: every miss pays for it.
+        error = NoRouteError.__new__(NoRouteError, _NO_ROUTE)
+        error.reason = _NO_ROUTE
+        raise error
 
     def _fallback(
         self,
@@ -238,15 +246,18 @@ class RouteTable:
         return decision
 
     def _wild_tiers(self, host: str) -> Iterator[_Prefixes]:
-        # Longest suffix first: the suffix after the first dot, then the next...
-        # The label left of the suffix must be non-empty, so '*.example.com'
-        # never matches 'example.com' (nor '.example.com').
+        # Longest suffix first: the suffix after the first dot, then the next,
+        # down to the fewest labels any wildcard has. The label left of the
+        # suffix must be non-empty, so '*.example.com' never matches
+        # 'example.com' (nor '.example.com').
+        labels = host.count(".")  # in the suffix after the first dot
         dot = host.find(".", 1)
-        while dot > 0:
+        while dot > 0 and labels >= self._wild_labels:
             prefixes = self._wild.get(host[dot + 1 :])
             if prefixes is not None:
                 yield prefixes
             dot = host.find(".", dot + 1)
+            labels -= 1
 
     def _candidates(self, host: str, path: str) -> list[Route]:
         """Every route matching host and path, best rank first."""
@@ -372,14 +383,6 @@ class RouteTable:
             for entry in prefixes.values():
                 result.extend(shadowed_in(entry))
         return tuple(sorted(result, key=lambda shadowed: shadowed.route.name))
-
-
-def _deepest(prefixes: _Prefixes, path: str) -> Entry | None:
-    """The entry of the longest prefix of ``path`` (on whole segments), if any."""
-    probe = path
-    while (entry := prefixes.get(probe)) is None and probe:
-        probe = probe[: probe.rfind("/")]
-    return entry
 
 
 def _no_route(reason: str) -> NoRouteError:
