@@ -39,7 +39,9 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, so Python's
+    # KeyboardInterrupt would never come.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     cert = (args.cert, args.key) if args.cert and args.key else args.cert
     try:
         with register(
@@ -66,10 +68,7 @@ def run(args: argparse.Namespace) -> int:
                     f" {args.ttl / 3:g}s, Ctrl-C to deregister"
                 )
             sys.stdout.flush()
-            try:
-                while not stop.wait(0.5):
-                    pass
-            except KeyboardInterrupt:
+            while not stop.wait(0.5):
                 pass
         if not args.json:
             print(f"deregistered {args.service} instance {reg.instance_id}")
@@ -78,4 +77,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"gw: {exc}", file=sys.stderr)
         return 1
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
