@@ -210,21 +210,20 @@ def test_client_certificate_options(tmp_path: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_register_until_interrupted(admin: RunningAdmin, signum: int) -> None:
     env = {**os.environ, "GW_ADMIN_URL": admin.url}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gwtransports.cli", "register", "--service", "greeter",
-         "--url", "http://127.0.0.1:5999", "--path", "/greet", "--ttl", "0.6"],
+    command = ["register", "--service", "greeter", "--url", "http://127.0.0.1:5999",
+               "--path", "/greet", "--ttl", "0.6"]  # fmt: skip
+    with subprocess.Popen(
+        [sys.executable, "-m", "gwtransports.cli", *command],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert first.startswith("registered greeter instance"), (
-        proc.stderr.read() if proc.stderr else ""
-    )
-    members = [s.members for s in admin.gateway.stats(0.0).services if s.name == "greeter"]
-    assert members == [1]
-    route = next(r for r in admin.gateway.config.routes.values() if r.prefix == "/greet")
-    assert route.backends[0].service == "greeter"
-    proc.send_signal(signum)
-    assert proc.wait(timeout=20) == 0
-    assert proc.stdout.read().startswith("deregistered greeter instance")
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.readline()
+        assert first.startswith("registered greeter instance"), proc.stderr.read()
+        members = [s.members for s in admin.gateway.stats(0.0).services if s.name == "greeter"]
+        assert members == [1]
+        route = next(r for r in admin.gateway.config.routes.values() if r.prefix == "/greet")
+        assert route.backends[0].service == "greeter"
+        proc.send_signal(signum)
+        assert proc.wait(timeout=20) == 0
+        assert proc.stdout.read().startswith("deregistered greeter instance")
     assert [s.members for s in admin.gateway.stats(0.0).services if s.name == "greeter"] == [0]
