@@ -140,6 +140,8 @@ class Settings:
         max_header_bytes: Bytes of the header block -> 431.
         max_connections: Concurrent client connections per worker.
         grace: Seconds SIGTERM waits for in-flight requests.
+        response: Default upstream response timeout (also bounds how long an
+            upstream may stall reading a request body).
     """
 
     header_read: float
@@ -148,6 +150,7 @@ class Settings:
     max_header_bytes: int
     max_connections: int
     grace: float
+    response: float
 
     @classmethod
     def from_config(cls, config: Config) -> Settings:
@@ -159,6 +162,7 @@ class Settings:
             max_header_bytes=lim.max_header_bytes,
             max_connections=lim.max_connections,
             grace=t.grace,
+            response=t.response,
         )
 
 

@@ -51,6 +51,7 @@ from gwtransports._http1 import (
     upstream_headers,
 )
 from gwtransports._parser import END, NEED_DATA, ParseError, ResponseHead, ServerParser
+from gwtransports._timers import Timer, Wait
 from gwtransports.trio.upstream import BROKEN, ConnectError, UpstreamConn
 
 if TYPE_CHECKING:
@@ -79,11 +80,14 @@ class _UpstreamBroke(Exception):
         self.got_bytes = got_bytes
 
 
-async def to_client(stream: trio.abc.Stream, data: bytes) -> None:
+async def to_client(stream: trio.abc.Stream, data: bytes, timer: Timer, idle: float) -> None:
+    """Write to the client; a client that stops reading for ``idle`` is cut off."""
+    timer.arm(Wait.CLIENT, trio.current_time() + idle)
     try:
         await stream.send_all(data)
     except BROKEN:
         raise AbortConnection from None
+    timer.disarm()
 
 
 class _Body:
@@ -104,9 +108,10 @@ class _Body:
 
 
 async def _client_chunk(
-    stream: trio.abc.Stream, parser: ServerParser, idle: float
+    stream: trio.abc.Stream, parser: ServerParser, timer: Timer, idle: float
 ) -> bytes | bytearray | None:
-    """The next piece of the request body, ``None`` at its end."""
+    """The next piece of the request body, ``None`` at its end (a client that
+    pauses longer than ``idle`` is cut off with 408 by the timer sweep)."""
     while True:
         try:
             ev = parser.next_event()
@@ -118,32 +123,36 @@ async def _client_chunk(
             return None
         if ev is not NEED_DATA:
             raise AbortConnection
-        data = b""
-        with trio.move_on_after(idle) as scope:
-            try:
-                data = bytes(await stream.receive_some(RECEIVE_SIZE))
-            except BROKEN:
-                raise AbortConnection from None
-        if scope.cancelled_caught:
-            raise HttpError(408, "request body not received in time")
+        timer.arm(Wait.CLIENT, trio.current_time() + idle)
+        try:
+            data = bytes(await stream.receive_some(RECEIVE_SIZE))
+        except BROKEN:
+            raise AbortConnection from None
+        timer.disarm()
         if not data:
             raise AbortConnection
         parser.receive_data(data)
 
 
 async def _send_body(
-    server: Server, stream: trio.abc.Stream, parser: ServerParser, conn: UpstreamConn, body: _Body
+    server: Server,
+    stream: trio.abc.Stream,
+    parser: ServerParser,
+    timer: Timer,
+    *,
+    conn: UpstreamConn,
+    body: _Body,
 ) -> None:
     up = conn.parser
     replay = body.replay
     for chunk in replay.chunks:
-        await conn.stream.send_all(up.send_data(chunk))
+        await _to_upstream(conn, up.send_data(chunk), timer, server)
     if not replay.complete:
-        if parser.waiting_for_continue:
-            await to_client(stream, parser.send_continue())
         idle = server.settings.idle
+        if parser.waiting_for_continue:
+            await to_client(stream, parser.send_continue(), timer, idle)
         while True:
-            piece = await _client_chunk(stream, parser, idle)
+            piece = await _client_chunk(stream, parser, timer, idle)
             if piece is None:
                 replay.complete = True
                 break
@@ -151,14 +160,28 @@ async def _send_body(
             if body.limit is not None and body.received > body.limit:
                 raise HttpError(413, f"request body larger than {body.limit} bytes")
             replay.add(piece)
-            await conn.stream.send_all(up.send_data(piece))
-    await conn.stream.send_all(up.send_end())
+            await _to_upstream(conn, up.send_data(piece), timer, server)
+    await _to_upstream(conn, up.send_end(), timer, server)
+
+
+async def _to_upstream(conn: UpstreamConn, data: bytes, timer: Timer, server: Server) -> None:
+    """Write request body bytes; an upstream that stops reading for
+    ``timeouts.response`` is cut off (its connection closed by the sweep)."""
+    timer.arm(Wait.UPSTREAM, trio.current_time() + server.settings.response, conn)
+    try:
+        await conn.stream.send_all(data)
+    except BROKEN:
+        if timer.fired is Wait.UPSTREAM:
+            raise _UpstreamBroke("upstream stopped reading the request body", False) from None
+        raise
+    timer.disarm()
 
 
 async def _attempt(
     server: Server,
     stream: trio.abc.Stream,
     parser: ServerParser,
+    timer: Timer,
     *,
     fwd: Forward,
     method: bytes,
@@ -209,8 +232,8 @@ async def _attempt(
                 else:
                     await conn.stream.send_all(out)
                     written = True
-                    await _send_body(server, stream, parser, conn, body)
-                head = await _read_head(conn, fwd.response_timeout)
+                    await _send_body(server, stream, parser, timer, conn=conn, body=body)
+                head = await _read_head(conn, fwd.response_timeout, timer)
             except BROKEN as exc:
                 raise _UpstreamBroke(f"connection broken: {exc}", False) from None
             except BaseException:
@@ -230,11 +253,13 @@ async def _attempt(
         return ResponseReceived(status=head.status, latency=latency), conn, head
 
 
-async def _read_head(conn: UpstreamConn, timeout: float) -> ResponseHead | None:
-    """The upstream's final response head; ``None`` when ``timeout`` passed first."""
+async def _read_head(conn: UpstreamConn, timeout: float, timer: Timer) -> ResponseHead | None:
+    """The upstream's final response head; ``None`` when ``timeout`` passed first
+    (the timer sweep then closed the connection under the pending read)."""
     up = conn.parser
     got = False
-    with trio.move_on_after(timeout):
+    timer.arm(Wait.UPSTREAM, trio.current_time() + timeout, conn)
+    try:
         while True:
             try:
                 ev = up.next_event()
@@ -244,6 +269,8 @@ async def _read_head(conn: UpstreamConn, timeout: float) -> ResponseHead | None:
                 try:
                     data = await conn.receive()
                 except BROKEN as exc:
+                    if timer.fired is Wait.UPSTREAM:
+                        return None
                     raise _UpstreamBroke(f"connection broken: {exc}", got) from None
                 got = got or bool(data)
                 up.receive_data(data)
@@ -251,13 +278,15 @@ async def _read_head(conn: UpstreamConn, timeout: float) -> ResponseHead | None:
             if isinstance(ev, ResponseHead):
                 return ev
             raise _UpstreamBroke("connection closed before a response", got)
-    return None
+    finally:
+        timer.disarm()
 
 
 async def forward(
     server: Server,
     stream: trio.abc.Stream,
     parser: ServerParser,
+    timer: Timer,
     *,
     fwd: Forward,
     ex: Exchange,
@@ -290,7 +319,7 @@ async def forward(
             ex.endpoint = fwd.endpoint
             ex.retries = fwd.attempt
             event, conn, head = await _attempt(
-                server, stream, parser, fwd=fwd, method=method, body=body
+                server, stream, parser, timer, fwd=fwd, method=method, body=body
             )
             try:
                 nxt = gw.outcome(fwd, event, trio.current_time())
@@ -309,7 +338,7 @@ async def forward(
                 raise HttpError(502, "upstream failed after the request body was sent")
         try:
             keep = await _stream_response(
-                server, stream, parser, fwd=fwd, conn=conn, head=head, ex=ex
+                server, stream, parser, timer, fwd=fwd, conn=conn, head=head, ex=ex
             )
         except _Aborted:
             open_ = conn = None  # told the core, closed the upstream connection
@@ -330,6 +359,7 @@ async def _stream_response(
     server: Server,
     stream: trio.abc.Stream,
     parser: ServerParser,
+    timer: Timer,
     *,
     fwd: Forward,
     conn: UpstreamConn,
@@ -347,6 +377,7 @@ async def _stream_response(
     ex.response_started = True
     up = conn.parser
     timeout = fwd.response_timeout
+    idle = server.settings.idle
     sent = 0
     try:
         while True:
@@ -356,18 +387,23 @@ async def _stream_response(
                 pending.append(parser.send_data(ev))
                 continue
             if ev is NEED_DATA:
-                await to_client(stream, b"".join(pending) if len(pending) > 1 else pending[0])
+                await to_client(
+                    stream, b"".join(pending) if len(pending) > 1 else pending[0], timer, idle
+                )
                 pending.clear()
-                got: bytes | None = None
-                with trio.move_on_after(timeout):
+                timer.arm(Wait.UPSTREAM, trio.current_time() + timeout, conn)
+                try:
                     got = await conn.receive()
-                if got is None:
-                    raise _UpstreamBroke("response body timed out", True)
+                except BROKEN:
+                    if timer.fired is Wait.UPSTREAM:
+                        raise _UpstreamBroke("response body timed out", True) from None
+                    raise
+                timer.disarm()
                 up.receive_data(got)
                 continue
             if ev is END:
                 pending.append(parser.send_end())
-                await to_client(stream, b"".join(pending))
+                await to_client(stream, b"".join(pending), timer, idle)
                 ex.bytes_out = sent
                 return not close and parser.keep_alive
             raise _UpstreamBroke("connection closed mid-response", True)

@@ -58,6 +58,7 @@ from gwtransports._http1 import (
 )
 from gwtransports._parser import NEED_DATA, PARSERS, ParseError, RequestHead, ServerParser
 from gwtransports._pool_state import PoolState
+from gwtransports._timers import Timer, Wait, expired
 from gwtransports.trio import _proxy
 from gwtransports.trio.upstream import UpstreamPool, probe
 
@@ -99,6 +100,22 @@ class _Date:
         return self.value
 
 
+#: Seconds between sweeps of the connection deadlines: timeouts hold to within it.
+SWEEP = 0.05
+
+
+class _Conn(Timer):
+    """One client connection: its deadline (a :class:`Timer`), the cancel scope
+    that deadline cancels, and the request in progress (for a late 408)."""
+
+    __slots__ = ("exchange", "scope")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scope = trio.CancelScope()
+        self.exchange: Exchange | None = None
+
+
 class Server:
     """The gateway on trio: serves clients, executes the core's decisions.
 
@@ -129,7 +146,7 @@ class Server:
         self.active = 0
         #: True once shutdown began: no new requests, keep-alive ends.
         self.draining = False
-        self._idle_scopes: set[trio.CancelScope] = set()
+        self._conns: set[_Conn] = set()
         self._accept_scope: trio.CancelScope | None = None
         self._quiet = trio.Event()
 
@@ -181,8 +198,9 @@ class Server:
         self.draining = True
         if self._accept_scope is not None:
             self._accept_scope.cancel()
-        for scope in self._idle_scopes:
-            scope.cancel()
+        for conn in self._conns:
+            if conn.kind is Wait.IDLE:
+                conn.scope.cancel()
         if not self.active:
             self._quiet.set()
 
@@ -204,15 +222,26 @@ class Server:
             conns.start_soon(self._connection, stream, tls)
 
     async def _timer(self, nursery: trio.Nursery) -> None:
-        """Active probes when the core says so; pool expiry; access log flush."""
+        """Connection deadlines (every ``SWEEP`` seconds); active probes when the
+        core says so; pool expiry and access log flush a few times a second."""
+        chores = 0.0
         while True:
             now = trio.current_time()
-            for cmd in self.gateway.tick(now):
-                nursery.start_soon(self._probe, cmd)
-            self.pool.expire(now)
-            if self.access_log:
-                self.access_log.flush()
-            wake = now + 0.2
+            for conn in expired(self._conns, now):
+                if conn.fired is Wait.UPSTREAM:
+                    if conn.upstream is not None:
+                        conn.upstream.close()  # the pending read fails at once
+                        conn.upstream = None
+                else:
+                    conn.scope.cancel()
+            if now >= chores:
+                chores = now + 0.2
+                for cmd in self.gateway.tick(now):
+                    nursery.start_soon(self._probe, cmd)
+                self.pool.expire(now)
+                if self.access_log:
+                    self.access_log.flush()
+            wake = now + SWEEP
             deadline = self.gateway.next_deadline()
             if deadline is not None:
                 wake = max(min(wake, deadline), now + 0.005)
@@ -235,13 +264,15 @@ class Server:
 
     async def _connection(self, stream: trio.SocketStream, tls: ssl.SSLContext | None) -> None:
         client = "-"
+        conn = _Conn()
+        self._conns.add(conn)
         try:
             try:
                 client = stream.socket.getpeername()[0]
                 stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 return
-            conn: trio.abc.Stream = stream
+            io: trio.abc.Stream = stream
             scheme = "http"
             if tls is not None:
                 scheme = "https"
@@ -251,13 +282,17 @@ class Server:
                         await tls_stream.do_handshake()
                 except trio.TooSlowError:
                     return
-                conn = tls_stream
-            await self._cycles(conn, client, scheme)
+                io = tls_stream
+            with conn.scope:
+                await self._cycles(io, client, scheme, conn)
+            if conn.scope.cancelled_caught:
+                await self._expired(io, client, conn)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError):
             pass  # the client went away; nothing to answer
         except Exception:
             log.exception("connection from %s failed", client)
         finally:
+            self._conns.discard(conn)
             self.active -= 1
             self._slots.unpark()
             if self.draining and not self.active:
@@ -265,22 +300,38 @@ class Server:
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(stream)
 
-    async def _cycles(self, stream: trio.abc.Stream, client: str, scheme: str) -> None:
+    async def _expired(self, stream: trio.abc.Stream, client: str, conn: _Conn) -> None:
+        """A client-side deadline cut the connection: answer 408 where one is due."""
+        fired, ex = conn.fired, conn.exchange
+        if fired is Wait.HEAD:
+            ex = Exchange(time.time(), client, "-", "-", self.ids.next())
+            err = HttpError(408, "request head not received in time")
+        elif fired is Wait.CLIENT and ex is not None and not ex.response_started:
+            err = HttpError(408, "request body not received in time")
+        else:
+            return  # idle keep-alive end, drain, or a stalled reader: just close
+        with trio.move_on_after(1):
+            await self.send_error(stream, None, err, ex, head=False)
+        self._log(ex)
+
+    async def _cycles(self, stream: trio.abc.Stream, client: str, scheme: str, conn: _Conn) -> None:
         s = self.settings
         parser = self._server_parser(s.max_header_bytes)
         scanner = HeadScanner(s.max_request_line, s.max_header_bytes)
         first = True
         while not self.draining or first:
             s = self.settings
-            scanner.max_request_line, scanner.max_header_bytes = (
-                s.max_request_line,
-                s.max_header_bytes,
+            scanner.max_request_line = s.max_request_line
+            scanner.max_header_bytes = s.max_header_bytes
+            head = await self._read_head(
+                stream, parser, scanner, client=client, timer=conn, first=first
             )
-            head = await self._read_head(stream, parser, scanner, client, first)
             if head is None:
                 return
             first = False
-            if not await self._request(stream, parser, head, client, scheme):
+            if not await self._request(
+                stream, parser, head, client=client, scheme=scheme, conn=conn
+            ):
                 return
             if not parser.start_next_cycle():
                 return
@@ -290,51 +341,45 @@ class Server:
         stream: trio.abc.Stream,
         parser: ServerParser,
         scanner: HeadScanner,
+        *,
         client: str,
+        timer: Timer,
         first: bool,
     ) -> RequestHead | None:
         """Read one request head; ``None`` when the connection should just close."""
         s = self.settings
         complete = scanner.reset(parser.buffered())
         try:
-            if not complete and not first:
-                # Keep-alive: wait for the next request's first bytes, cancellably.
-                with trio.move_on_after(s.idle) as idle:
-                    self._idle_scopes.add(idle)
-                    try:
-                        data = bytes(await stream.receive_some(RECEIVE_SIZE))
-                    finally:
-                        self._idle_scopes.discard(idle)
-                if idle.cancelled_caught or not data:
+            if first:
+                timer.arm(Wait.HEAD, trio.current_time() + s.header_read)
+            elif not complete:
+                # Keep-alive: wait for the next request; the head's own deadline
+                # starts with its first byte.
+                timer.arm(Wait.IDLE, trio.current_time() + s.idle)
+                data = bytes(await stream.receive_some(RECEIVE_SIZE))
+                if not data:
+                    return None
+                timer.arm(Wait.HEAD, trio.current_time() + s.header_read)
+                parser.receive_data(data)
+                complete = scanner.feed(data)
+            while True:
+                if complete:
+                    ev = parser.next_event()
+                    if isinstance(ev, RequestHead):
+                        timer.disarm()
+                        return ev
+                    if ev is not NEED_DATA:
+                        return None
+                data = bytes(await stream.receive_some(RECEIVE_SIZE))
+                if not data:
                     return None
                 parser.receive_data(data)
                 complete = scanner.feed(data)
-            if complete:  # the common case: the whole head came in one read
-                ev = parser.next_event()
-                if isinstance(ev, RequestHead):
-                    return ev
-                if ev is not NEED_DATA:
-                    return None
-                complete = False
-            with trio.move_on_after(s.header_read) as deadline:
-                while True:
-                    if complete:
-                        ev = parser.next_event()
-                        if isinstance(ev, RequestHead):
-                            return ev
-                        if ev is not NEED_DATA:
-                            return None
-                    data = bytes(await stream.receive_some(RECEIVE_SIZE))
-                    if not data:
-                        return None
-                    parser.receive_data(data)
-                    complete = scanner.feed(data)
-            assert deadline.cancelled_caught
-            error = HttpError(408, "request head not received in time")
         except HttpError as exc:
             error = exc
         except ParseError as exc:
             error = HttpError(exc.status, exc.detail)
+        timer.disarm()
         rid = self.ids.next()
         ex = Exchange(time.time(), client, "-", "-", rid)
         await self.send_error(stream, None, error, ex, head=False)
@@ -346,14 +391,16 @@ class Server:
         stream: trio.abc.Stream,
         parser: ServerParser,
         head: RequestHead,
+        *,
         client: str,
         scheme: str,
+        conn: _Conn,
     ) -> bool:
         """Serve one request. Returns whether the connection may carry another."""
         rid = self.ids.next()
         method = head.method.decode("ascii")
         target = head.target.decode("latin-1")
-        ex = Exchange(time.time(), client, method, target, rid)
+        ex = conn.exchange = Exchange(time.time(), client, method, target, rid)
         is_head = method == "HEAD"
         try:
             length, chunked, _ = check_framing(head.headers, head.http_version)
@@ -374,11 +421,11 @@ class Server:
             ex.request_id = cmd.request_id
             ex.route = cmd.route
             if isinstance(cmd, Respond):
-                await self._respond(stream, parser, cmd, ex, is_head)
+                await self._respond(stream, parser, cmd, ex=ex, is_head=is_head, timer=conn)
                 return not self.draining and parser.keep_alive
             body = -1 if chunked else (length or None)
             return await _proxy.forward(
-                self, stream, parser, fwd=cmd, ex=ex, method=head.method, length=body
+                self, stream, parser, conn, fwd=cmd, ex=ex, method=head.method, length=body
             )
         except HttpError as err:
             if not ex.response_started:
@@ -400,8 +447,10 @@ class Server:
         stream: trio.abc.Stream,
         parser: ServerParser,
         cmd: Respond,
+        *,
         ex: Exchange,
         is_head: bool,
+        timer: Timer,
     ) -> None:
         body = cmd.body
         headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in cmd.headers]
@@ -421,7 +470,7 @@ class Server:
             out += parser.send_data(body)
             ex.bytes_out = len(body)
         out += parser.send_end()
-        await _proxy.to_client(stream, out)
+        await _proxy.to_client(stream, out, timer, self.settings.idle)
 
     async def send_error(
         self,
