@@ -6,6 +6,10 @@ tests/gwcore/naive_router.py, which states the rules as plainly as possible.
 
 from __future__ import annotations
 
+import contextlib
+import doctest
+import io
+import pathlib
 import random
 import re
 import time
@@ -724,3 +728,21 @@ def test_a_bad_prefix_spelled_like_a_host_is_still_a_prefix_error() -> None:
     assert [str(error) for error in caught.value.errors] == [
         "routes.p: prefix 'h.example.com': path must start with '/'"
     ]
+
+
+def test_the_examples_in_the_routing_docs_hold() -> None:
+    text = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "routing.md").read_text()
+    setup = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(setup, namespace)  # the embedding example that opens the page
+    assert printed.getvalue() == "usermapping /7 fields=name\n"
+    # A closing fence would read as expected output: make fences blank lines.
+    unfenced = re.sub(r"^```.*$", "", text, flags=re.MULTILINE)
+    examples = doctest.DocTestParser().get_doctest(unfenced, namespace, "routing", "md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    with contextlib.redirect_stdout(io.StringIO()) as report:
+        runner.run(examples)
+    assert runner.failures == 0, report.getvalue()
+    assert runner.tries >= 3
