@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from gwcore.config import Config, from_dict
-from gwcore.errors import ConfigError
+from gwcore.config import Config
+from gwcore.errors import ConfigError, FieldError
 from gwcore.gateway import Gateway
 from gwcore.routes import RouteTable
+from gwtransports import configfile
 from gwtransports.commands._client import print_data
 
 __all__ = ["add_arguments", "load", "run"]
@@ -32,38 +30,43 @@ def load(path: str) -> Config:
     """Read a config file (YAML or JSON) and validate it.
 
     Raises:
-        ConfigError: Invalid file.
+        ConfigError: Invalid file; each message is ``FILE[:LINE]: path: message``.
         OSError: Unreadable file.
     """
     try:
-        from gwtransports import configfile  # noqa: PLC0415  (optional loader with line numbers)
-    except ImportError:
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"not YAML or JSON: {exc}") from None
-        return from_dict(data)
-    try:
         config: Config = configfile.load_config_file(path)
-        return config
     except configfile.ConfigFileError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(
+            [FieldError("", line) for line in str(exc).splitlines() if line.strip()]
+        ) from None
+    return config
+
+
+def _whole_file_error(path: str, message: str) -> dict[str, Any]:
+    """``FILE[:LINE]: message`` (unreadable file, syntax error) as a report entry."""
+    rest = message.removeprefix(f"{path}:").strip()
+    number, sep, text = rest.partition(":")
+    if sep and number.isdigit():
+        return {"path": "", "message": text.strip(), "line": int(number)}
+    return {"path": "", "message": rest, "line": None}
 
 
 def _report(path: str) -> dict[str, Any]:
     report: dict[str, Any] = {"file": path, "ok": False, "errors": [], "warnings": []}
     try:
-        config = load(path)
-    except OSError as exc:
-        report["errors"].append({"path": "", "message": exc.strerror or str(exc)})
-        return report
-    except ConfigError as exc:
-        report["errors"] = [{"path": e.path, "message": e.message} for e in exc.errors]
-        return report
-    try:
+        config = configfile.load_config_file(path)
         Gateway(config)  # the router's conflicts (ties) and resolution errors
+    except configfile.ConfigFileError as exc:
+        lines = exc.lines or (None,) * len(exc.errors)
+        report["errors"] = [
+            {"path": e.path, "message": e.message, "line": line}
+            for e, line in zip(exc.errors, lines, strict=False)
+        ] or [_whole_file_error(path, str(exc))]
+        return report
     except ConfigError as exc:
-        report["errors"] = [{"path": e.path, "message": e.message} for e in exc.errors]
+        report["errors"] = [
+            {"path": e.path, "message": e.message, "line": None} for e in exc.errors
+        ]
         return report
     for entry in RouteTable.compile(config.routes.values()).shadowed():
         by = ", ".join(entry.by) if entry.by else "nothing: it accepts no request"
@@ -80,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
         print_data(report, True)
         return 0 if report["ok"] else 1
     for error in report["errors"]:
+        line = f":{error['line']}" if error["line"] else ""
         where = f"{error['path']}: " if error["path"] else ""
-        print(f"{args.config}: error: {where}{error['message']}", file=sys.stderr)
+        print(f"{args.config}{line}: error: {where}{error['message']}", file=sys.stderr)
     for warning in report["warnings"]:
         print(f"{args.config}: warning: {warning['path']}: {warning['message']}")
     if not report["ok"]:
