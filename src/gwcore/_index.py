@@ -21,7 +21,7 @@ path itself, then with its last segment cut off (``str.rfind``), down to ``""``.
 The first hit holds the most specific prefix, which decides almost every request.
 Against a nested trie this touches one hash table per probe instead of one per
 segment, and a hit usually needs two or three probes, which is what keeps a
-table of 100,000 routes (tens of MiB, far beyond the CPU caches) nearly as fast
+table of 100,000 routes (about 21 MiB, beyond the L2 caches) nearly as fast
 as one of ten.
 """
 
