@@ -56,25 +56,25 @@ class PoolState(Generic[C]):
         """Idle connections held, over all endpoints."""
         return self._count
 
-    def checkout(self, key: str, now: float) -> tuple[C | None, list[C]]:
+    def checkout(self, key: str, now: float) -> tuple[C | None, float, list[C]]:
         """Take an idle connection to ``key``, if a fresh one is held.
 
         Returns:
-            ``(connection or None, expired connections to close)``.
+            ``(connection or None, seconds it was idle, expired connections to
+            close)``.
         """
         stack = self._idle.get(key)
         if not stack:
-            return None, []
-        deadline = now - self.idle_timeout
+            return None, 0.0, []
         since, conn = stack.pop()
         self._count -= 1
-        if since > deadline:
-            return conn, []
+        if since > now - self.idle_timeout:
+            return conn, now - since, []
         # The newest is stale, so all are: close the whole stack.
         dead = [conn] + [c for _, c in stack]
         self._count -= len(stack)
         stack.clear()
-        return None, dead
+        return None, 0.0, dead
 
     def checkin(self, key: str, conn: C, now: float) -> list[C]:
         """Hand back a connection that may carry another request.

@@ -44,8 +44,11 @@ class Timer:
     which makes the pending read fail at once. Timeouts hold to within one
     sweep period, as nginx's timer granularity does.
 
+    Deadlines are on ``time.monotonic()`` (one C call), not the event loop's
+    clock: they never meet the core's times.
+
     Attributes:
-        deadline: Absolute time (monotonic seconds) of the pending deadline.
+        deadline: Absolute ``time.monotonic()`` time of the pending deadline.
         kind: What is being waited for.
         fired: The kind of the last deadline that expired (``NONE`` if none).
         upstream: The upstream connection to close when ``UPSTREAM`` expires.

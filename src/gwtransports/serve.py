@@ -13,6 +13,7 @@ SO_REUSEPORT; the parent only forwards signals and waits.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import random
@@ -141,6 +142,13 @@ async def _worker(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             host, port = listener.socket.getsockname()[:2]
             scheme = "https" if tls else "http"
             log.info("gw serving on %s://%s:%d (pid %d)", scheme, host, port, os.getpid())
+        # Start-up objects (config, route table, modules) live as long as the
+        # process: move them out of the collector's way, and collect young
+        # objects less often (a request makes many short-lived ones that
+        # reference counting already frees).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 50, 100)
         await server.serve(listeners)
         # ``serve`` returns after the drain: stop the helpers too.
         nursery.cancel_scope.cancel()

@@ -29,6 +29,7 @@ truncated response must never look complete.
 
 from __future__ import annotations
 
+from time import monotonic
 from typing import TYPE_CHECKING
 
 import trio
@@ -82,7 +83,7 @@ class _UpstreamBroke(Exception):
 
 async def to_client(stream: trio.abc.Stream, data: bytes, timer: Timer, idle: float) -> None:
     """Write to the client; a client that stops reading for ``idle`` is cut off."""
-    timer.arm(Wait.CLIENT, trio.current_time() + idle)
+    timer.arm(Wait.CLIENT, monotonic() + idle)
     try:
         await stream.send_all(data)
     except BROKEN:
@@ -123,7 +124,7 @@ async def _client_chunk(
             return None
         if ev is not NEED_DATA:
             raise AbortConnection
-        timer.arm(Wait.CLIENT, trio.current_time() + idle)
+        timer.arm(Wait.CLIENT, monotonic() + idle)
         try:
             data = bytes(await stream.receive_some(RECEIVE_SIZE))
         except BROKEN:
@@ -167,7 +168,7 @@ async def _send_body(
 async def _to_upstream(conn: UpstreamConn, data: bytes, timer: Timer, server: Server) -> None:
     """Write request body bytes; an upstream that stops reading for
     ``timeouts.response`` is cut off (its connection closed by the sweep)."""
-    timer.arm(Wait.UPSTREAM, trio.current_time() + server.settings.response, conn)
+    timer.arm(Wait.UPSTREAM, monotonic() + server.settings.response, conn)
     try:
         await conn.stream.send_all(data)
     except BROKEN:
@@ -203,7 +204,7 @@ async def _attempt(
     target = fwd.target.encode("latin-1")
     retried_stale = False
     while True:
-        start = trio.current_time()
+        start = monotonic()
         conn = pool.checkout(key, start)
         reused = conn is not None
         if conn is None:
@@ -249,7 +250,7 @@ async def _attempt(
         if head is None:
             conn.close()
             return UpstreamTimedOut(request_sent=True), None, None
-        latency = trio.current_time() - start
+        latency = monotonic() - start
         return ResponseReceived(status=head.status, latency=latency), conn, head
 
 
@@ -258,7 +259,7 @@ async def _read_head(conn: UpstreamConn, timeout: float, timer: Timer) -> Respon
     (the timer sweep then closed the connection under the pending read)."""
     up = conn.parser
     got = False
-    timer.arm(Wait.UPSTREAM, trio.current_time() + timeout, conn)
+    timer.arm(Wait.UPSTREAM, monotonic() + timeout, conn)
     try:
         while True:
             try:
@@ -344,8 +345,9 @@ async def forward(
             open_ = conn = None  # told the core, closed the upstream connection
             raise
         open_ = None
-        gw.finish(fwd, trio.current_time())
-        server.pool.checkin(conn, trio.current_time())
+        now = trio.current_time()
+        gw.finish(fwd, now)
+        server.pool.checkin(conn, now)
         conn = None
         return keep
     finally:
@@ -391,7 +393,7 @@ async def _stream_response(
                     stream, b"".join(pending) if len(pending) > 1 else pending[0], timer, idle
                 )
                 pending.clear()
-                timer.arm(Wait.UPSTREAM, trio.current_time() + timeout, conn)
+                timer.arm(Wait.UPSTREAM, monotonic() + timeout, conn)
                 try:
                     got = await conn.receive()
                 except BROKEN:

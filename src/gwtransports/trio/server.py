@@ -26,6 +26,7 @@ import ssl
 import time
 from collections.abc import Sequence
 from email.utils import formatdate
+from time import monotonic
 from typing import Protocol
 
 import trio
@@ -227,7 +228,7 @@ class Server:
         chores = 0.0
         while True:
             now = trio.current_time()
-            for conn in expired(self._conns, now):
+            for conn in expired(self._conns, monotonic()):
                 if conn.fired is Wait.UPSTREAM:
                     if conn.upstream is not None:
                         conn.upstream.close()  # the pending read fails at once
@@ -351,15 +352,15 @@ class Server:
         complete = scanner.reset(parser.buffered())
         try:
             if first:
-                timer.arm(Wait.HEAD, trio.current_time() + s.header_read)
+                timer.arm(Wait.HEAD, monotonic() + s.header_read)
             elif not complete:
                 # Keep-alive: wait for the next request; the head's own deadline
                 # starts with its first byte.
-                timer.arm(Wait.IDLE, trio.current_time() + s.idle)
+                timer.arm(Wait.IDLE, monotonic() + s.idle)
                 data = bytes(await stream.receive_some(RECEIVE_SIZE))
                 if not data:
                     return None
-                timer.arm(Wait.HEAD, trio.current_time() + s.header_read)
+                timer.arm(Wait.HEAD, monotonic() + s.header_read)
                 parser.receive_data(data)
                 complete = scanner.feed(data)
             while True:

@@ -24,6 +24,9 @@ __all__ = ["ConnectError", "UpstreamConn", "UpstreamPool", "probe"]
 #: in few steps, small enough that memory per connection stays bounded.
 RECEIVE_SIZE = 64 * 1024
 
+#: Seconds of idleness after which a pooled connection is checked before reuse.
+CHECK_AFTER = 1.0
+
 # Errors that mean "the connection broke" on any trio stream.
 BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError)
 
@@ -102,12 +105,18 @@ class UpstreamPool:
         return ctx
 
     def checkout(self, key: str, now: float) -> UpstreamConn | None:
-        """An idle, live connection to ``key``, or ``None``."""
+        """An idle, live connection to ``key``, or ``None``.
+
+        A connection idle for more than ``CHECK_AFTER`` is first checked for a
+        close by the upstream (one ``select``); one used a moment ago is taken
+        as is: if it fails anyway, the request is repeated on a new connection
+        (see ``trio/_proxy.py``), so the check only saves that detour.
+        """
         while True:
-            conn, dead = self.state.checkout(key, now)
+            conn, idle, dead = self.state.checkout(key, now)
             for c in dead:
                 c.close()
-            if conn is None or not conn.looks_closed():
+            if conn is None or idle < CHECK_AFTER or not conn.looks_closed():
                 return conn
             conn.close()
 
