@@ -35,7 +35,7 @@ def _poll(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 def test_sync_register_heartbeats_and_deregisters(admin: RunningAdmin) -> None:
-    with register(admin.url, service="hello", paths=["/hello"], url=URL, weight=10, ttl=0.6) as reg:
+    with register(admin.url, service="hello", paths=["/hello"], url=URL, weight=10, ttl=1.0) as reg:
         assert reg.instance_id
         assert "hello" in admin.gateway.config.services  # created on demand
         route = admin.gateway.config.routes[reg.routes[0]]
