@@ -114,7 +114,7 @@ def check(data: bytes) -> None:
 
 def main() -> None:
     """Run under atheris with the corpus directories given on the command line."""
-    import atheris  # type: ignore[import-not-found]  # noqa: PLC0415  # optional, fuzzing only
+    import atheris  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: PLC0415
 
     atheris.Setup(sys.argv, check)
     atheris.Fuzz()

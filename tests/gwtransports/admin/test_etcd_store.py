@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -116,7 +117,7 @@ def test_admin_writes_in_distributed_mode_reach_every_replica(
         replicas.append((proc, proxy, f"http://127.0.0.1:{admin}"))
     try:
         for _, _, admin_url in replicas:
-            wait_until(lambda u=admin_url: _up(u), timeout=20, what="replica up")
+            wait_until(functools.partial(_up, admin_url), timeout=20, what="replica up")
         health = httpx.get(f"{replicas[0][2]}/health").json()
         assert health["store"]["kind"] == "etcd"
         spec = tmp_path / "hello.yaml"
