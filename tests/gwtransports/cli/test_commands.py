@@ -227,3 +227,12 @@ def test_register_until_interrupted(admin: RunningAdmin, signum: int) -> None:
         assert proc.wait(timeout=20) == 0
         assert proc.stdout.read().startswith("deregistered greeter instance")
     assert [s.members for s in admin.gateway.stats(0.0).services if s.name == "greeter"] == [0]
+
+
+def test_explain_against_a_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text(yaml.safe_dump(BASE))
+    result = gw(None, "explain", "-c", str(config), "GET", "http://any.example/user/9", "--json")
+    assert result.returncode == 0, result.stderr
+    explained = json.loads(result.stdout)
+    assert (explained["winner"], explained["upstream_path"]) == ("usermapping", "/9")
