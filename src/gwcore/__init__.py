@@ -10,6 +10,11 @@ I/O, reads no clock and starts no thread: every time-dependent call takes
 
 from __future__ import annotations
 
+from gwcore.config import (
+    Config,
+    from_dict,
+    to_dict,
+)
 from gwcore.errors import (
     ConfigError,
     FieldError,
@@ -21,15 +26,75 @@ from gwcore.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from gwcore.events import (
+    Applied,
+    ConfigReplaced,
+    ConnectFailed,
+    EtcdKeyDeleted,
+    EtcdKeySet,
+    EtcdReachable,
+    EtcdUnreachable,
+    Forward,
+    InstanceDeregistered,
+    InstanceHeartbeat,
+    InstanceRegistered,
+    ProbeFailed,
+    ProbeSucceeded,
+    Request,
+    Respond,
+    ResponseReceived,
+    RouteDeleted,
+    RouteUpserted,
+    ServiceDeleted,
+    ServiceUpserted,
+    StartProbe,
+    UpstreamReset,
+    UpstreamTimedOut,
+)
+from gwcore.gateway import Gateway
+from gwcore.routes import RouteTable
+from gwcore.stats import GatewayStats
+
+__version__ = "0.1.0"
 
 __all__ = [
+    "Applied",
+    "Config",
     "ConfigError",
+    "ConfigReplaced",
+    "ConnectFailed",
+    "EtcdKeyDeleted",
+    "EtcdKeySet",
+    "EtcdReachable",
+    "EtcdUnreachable",
     "FieldError",
+    "Forward",
+    "Gateway",
     "GatewayError",
+    "GatewayStats",
+    "InstanceDeregistered",
+    "InstanceHeartbeat",
+    "InstanceRegistered",
     "MethodNotAllowed",
     "NoHealthyEndpoint",
     "NoRouteError",
+    "ProbeFailed",
+    "ProbeSucceeded",
+    "Request",
     "RequestError",
+    "Respond",
+    "ResponseReceived",
+    "RouteDeleted",
+    "RouteTable",
+    "RouteUpserted",
+    "ServiceDeleted",
+    "ServiceUpserted",
+    "StartProbe",
     "UpstreamError",
+    "UpstreamReset",
+    "UpstreamTimedOut",
     "UpstreamTimeout",
+    "__version__",
+    "from_dict",
+    "to_dict",
 ]
