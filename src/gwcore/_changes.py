@@ -189,11 +189,13 @@ def install(gw: Gateway, new: Plan, now: float) -> None:
         if state is None:
             state = ServiceState(name, service, specs, gw._rng)
         elif state.service is service and state.specs is specs:
+            state.prepare(new.config)  # the config's default timeouts may have changed
             services[name] = state
             continue
         elif state.service.balancer != service.balancer:
             state.policy = make_policy(service.balancer, gw._rng)
         state.service = service
+        state.prepare(new.config)
         state.set_specs(specs)
         services[name] = state
         stale.append(state)
@@ -204,6 +206,7 @@ def install(gw: Gateway, new: Plan, now: float) -> None:
             route_state = RouteState(route)
         elif route_state.route is not route:
             route_state.set(route)
+        route_state.prepare(new.config)
         routes[name] = route_state
     gw._plan = new
     gw._services = services

@@ -16,6 +16,7 @@ a fresh one).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 #: RFC 9110 7.6.1 plus the legacy ``Keep-Alive`` / ``Proxy-Connection``.
@@ -39,9 +40,12 @@ MAX_REQUEST_ID = 200
 VIA = "1.1 gw"
 
 
+_VISIBLE = re.compile(f"[\x21-\x7e]{{1,{MAX_REQUEST_ID}}}")
+
+
 def valid_request_id(value: str) -> bool:
     """Whether a client's ``X-Request-Id`` is kept: 1..200 visible ASCII characters."""
-    return 0 < len(value) <= MAX_REQUEST_ID and all(33 <= ord(c) <= 126 for c in value)
+    return _VISIBLE.fullmatch(value) is not None
 
 
 def request_id(headers: Sequence[tuple[str, str]], fresh: str) -> str:
@@ -52,65 +56,100 @@ def request_id(headers: Sequence[tuple[str, str]], fresh: str) -> str:
     return fresh
 
 
+# Every name the edits below look at; any other header is passed on as it is.
+_SPECIAL = HOP_BY_HOP | _REPLACED
+# What to drop for a Connection value, by value: clients send the same few
+# ("keep-alive", "close", "Upgrade"). Bounded: past this many it starts over.
+_DROPS: dict[str, frozenset[str]] = {}
+_DROPS_MAX = 256
+
+
+def _drops(value: str) -> frozenset[str]:
+    """The hop-by-hop set plus the names a ``Connection`` value lists."""
+    drop = _DROPS.get(value)
+    if drop is None:
+        if len(_DROPS) >= _DROPS_MAX:
+            _DROPS.clear()
+        drop = _DROPS[value] = HOP_BY_HOP | {token.strip().lower() for token in value.split(",")}
+    return drop
+
+
 def upstream_headers(
     headers: Sequence[tuple[str, str]],
     *,
     host: str,
     client: str,
     scheme: str,
-    rid: str,
-) -> tuple[tuple[str, str], ...]:
-    """The header list to send upstream.
+    fresh: str,
+) -> tuple[tuple[tuple[str, str], ...], str]:
+    """The header list to send upstream, and the request id.
 
     Args:
         headers: The client's headers (lower-case names, arrival order).
         host: The ``Host`` to send (the client's, or the route's ``host_rewrite``).
         client: The client's address, appended to ``X-Forwarded-For``.
         scheme: ``http`` or ``https`` as the client connected.
-        rid: The request id.
+        fresh: The request id to use when the client sent no valid one.
 
     Returns:
-        ``Host`` first, then the client's end-to-end headers in order, then
-        ``X-Forwarded-For/-Host/-Proto``, ``Via`` and ``X-Request-Id``.
+        ``(headers, request id)``: ``Host`` first, then the client's end-to-end
+        headers in order, then ``X-Forwarded-For/-Host/-Proto``, ``Via`` and
+        ``X-Request-Id``; the id is :func:`request_id`'s.
     """
-    drop = HOP_BY_HOP
-    for name, value in headers:
-        if name == "connection":
-            drop = drop | {token.strip().lower() for token in value.split(",")}
-    forwarded_for: list[str] = []
-    via: list[str] = []
-    client_host = ""
-    out: list[tuple[str, str]] = [("host", host)]
-    for item in headers:
-        name = item[0]
-        # One set lookup for the common header; the rare ones are sorted out below.
-        if name not in drop and name not in _REPLACED:
-            out.append(item)
-        elif name in drop:
-            continue
-        elif name == "x-forwarded-for":
-            forwarded_for.append(item[1])
-        elif name == "via":
-            via.append(item[1])
-        elif name == "host" and not client_host:
-            client_host = item[1]
-    if client:
-        forwarded_for.append(client)
-    if forwarded_for:
-        out.append(("x-forwarded-for", ", ".join(forwarded_for)))
+    # The end-to-end headers in one comprehension; only the few this function
+    # has to look at (usually Host and Connection) go through a Python loop.
+    out = [("host", host)]
+    out += [item for item in headers if item[0] not in _SPECIAL]
+    if len(out) > len(headers):  # no header needs a look
+        forwarded, via, client_host, rid = client, VIA, "", fresh
+    else:
+        forwarded, via, client_host, rid = _special(headers, out, client, fresh)
+    if forwarded:
+        out.append(("x-forwarded-for", forwarded))
     if client_host:
         out.append(("x-forwarded-host", client_host))
-    via.append(VIA)
-    out += [
-        ("x-forwarded-proto", scheme),
-        ("via", ", ".join(via)),
-        ("x-request-id", rid),
-    ]
-    return tuple(out)
+    out += [("x-forwarded-proto", scheme), ("via", via), ("x-request-id", rid)]
+    return tuple(out), rid
+
+
+def _special(
+    headers: Sequence[tuple[str, str]], out: list[tuple[str, str]], client: str, fresh: str
+) -> tuple[str, str, str, str]:
+    """Sort out the headers in ``_SPECIAL``: drop what ``Connection`` lists from
+    ``out`` (in place), merge ``X-Forwarded-For`` and ``Via``, note ``Host``.
+
+    Returns:
+        ``(X-Forwarded-For, Via, client's Host, request id)``.
+    """
+    special = [item for item in headers if item[0] in _SPECIAL]
+    drop = HOP_BY_HOP
+    rid = ""
+    for name, value in special:
+        if name == "connection":
+            drop = _drops(value) if drop is HOP_BY_HOP else drop | _drops(value)
+        elif name == "x-request-id" and not rid:
+            rid = value if valid_request_id(value) else fresh
+    if len(drop) > len(HOP_BY_HOP):  # Connection names more than the usual
+        out[1:] = [item for item in out[1:] if item[0] not in drop]
+    forwarded = via = client_host = ""
+    for name, value in special:
+        if name in drop:
+            continue
+        if name == "host":
+            client_host = client_host or value
+        elif name == "x-forwarded-for":
+            forwarded = f"{forwarded}, {value}" if forwarded else value
+        elif name == "via":
+            via = f"{via}, {value}" if via else value
+    if client:
+        forwarded = f"{forwarded}, {client}" if forwarded else client
+    return forwarded, f"{via}, {VIA}" if via else VIA, client_host, rid or fresh
 
 
 def client_host(headers: Sequence[tuple[str, str]]) -> str | None:
     """The client's ``Host`` header value, or None."""
+    if headers and headers[0][0] == "host":
+        return headers[0][1]  # where clients put it (RFC 9110 7.2 advises first)
     for name, value in headers:
         if name == "host":
             return value

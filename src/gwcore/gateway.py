@@ -46,8 +46,8 @@ from typing import final
 from gwcore import _changes
 from gwcore._headers import client_host, request_id, upstream_headers
 from gwcore._probes import ProbeSchedule
-from gwcore._runtime import Plan, RouteState, ServiceState, plan
-from gwcore.config import Config, Route
+from gwcore._runtime import Plan, RouteState, ServiceState, make_forward, peek, plan, refusal
+from gwcore.config import Config
 from gwcore.errors import NoHealthyEndpoint
 from gwcore.events import (
     Applied,
@@ -60,16 +60,15 @@ from gwcore.events import (
     Respond,
     StartProbe,
 )
-from gwcore.failover import candidates, is_idempotent
+from gwcore.failover import IDEMPOTENT_METHODS, is_idempotent
 from gwcore.health import HealthBook
-from gwcore.resolve import Address, Member, Resolver, parse_url
+from gwcore.resolve import Address, Resolver, parse_url
 from gwcore.rewrite import normalise_path, rewrite_path, split_target
 from gwcore.routes import Explanation
 from gwcore.stats import GatewayStats
 
 __all__ = ["Choice", "Gateway"]
 
-_NONE: frozenset[str] = frozenset()
 # Parsed identities kept for retries; more than this and the cache starts over.
 _ADDRESS_CACHE = 4096
 
@@ -166,75 +165,68 @@ class Gateway:
         path = normalise_path(raw_path)
         headers = request.headers
         host = client_host(headers)
-        route = self._plan.table.match(request.method, host, path, headers)
-        state = self._routes[route.name]
-        state.counters.requests += 1
-        rid = request_id(headers, request.request_id)
+        state = self._routes[self._plan.table.match(request.method, host, path, headers).name]
+        counters = state.counters
+        counters.requests += 1
+        route = state.route
         if route.respond is not None:
             answer = route.respond
-            state.counters.respond(answer.status)
-            body = answer.body.encode()
+            counters.respond(answer.status)
+            rid = request_id(headers, request.request_id)
             return Respond(
                 request_id=rid,
-                route=route.name,
+                route=state.name,
                 status=answer.status,
                 headers=answer.headers,
-                body=body,
+                body=state.body,
             )
-        try:
-            service, member, panicking = self._pick(route, state, request, commit=True)
-        except NoHealthyEndpoint as exc:
-            state.counters.respond(exc.status_hint)
-            raise
+        name = state.single if state.single is not None else state.pick_service()
+        service = self._services[name] if name is not None else None
+        if service is not None and service.seen != self._health.generation:
+            service.check(self._health)
+        if service is None or not service.eligible:
+            counters.respond(NoHealthyEndpoint.status_hint)
+            raise NoHealthyEndpoint(refusal(state, service))
+        key = service.hash_key(request) if service.hashing else None
+        member = service.policy.pick(service.eligible, key, service.in_flight)
+        head = state.head
+        if head is not None:
+            rewritten = head + path[state.cut :] or "/"
+        else:  # the rewrite is not a path: rewrite_path says so (ValueError)
+            rewritten = rewrite_path(path, route.prefix, route.rewrite)
         address = member.address
-        rewritten = rewrite_path(path, route.prefix, route.rewrite)
         target = f"{address.base}{rewritten}?{query}" if query else address.base + rewritten
-        upstream_host = route.host_rewrite or host or address.netloc
-        identity = address.identity
+        upstream, rid = upstream_headers(
+            headers,
+            host=route.host_rewrite or host or address.netloc,
+            client=request.client,
+            scheme=request.scheme,
+            fresh=request.request_id,
+        )
+        identity = member.identity
         service.counters.requests += 1
         service.budget.request(now)
+        panicking = service.panicking
         if panicking:
             service.counters.panics += 1
-        service.in_flight[identity] = service.in_flight.get(identity, 0) + 1
-        timeouts = service.service.timeouts
-        defaults = self._plan.config.timeouts
-        return Forward(
-            request_id=rid,
-            route=route.name,
-            service=service.name,
-            endpoint=identity,
-            scheme=address.scheme,
-            host=address.host,
-            port=address.port,
-            target=target,
-            headers=upstream_headers(
-                headers, host=upstream_host, client=request.client, scheme=request.scheme, rid=rid
-            ),
-            tried=frozenset((identity,)),
-            idempotent=is_idempotent(request.method, headers),
-            connect_timeout=timeouts.connect if timeouts.connect is not None else defaults.connect,
-            response_timeout=(
-                timeouts.response if timeouts.response is not None else defaults.response
-            ),
-            max_body=route.body_limit(self._plan.config.limits.max_body),
-            panic=panicking,
+        in_flight = service.in_flight
+        in_flight[identity] = in_flight.get(identity, 0) + 1
+        method = request.method
+        return make_forward(
+            rid,
+            state.name,
+            service.name,
+            member,
+            target,
+            upstream,
+            0,
+            member.alone,
+            method in IDEMPOTENT_METHODS or is_idempotent(method, headers),
+            service.connect_timeout,
+            service.response_timeout,
+            state.max_body,
+            panicking,
         )
-
-    def _pick(
-        self, route: Route, state: RouteState, request: Request, *, commit: bool
-    ) -> tuple[ServiceState, Member, bool]:
-        name = state.pick_service() if commit else (state.names[0] if state.names else None)
-        if name is None:
-            raise NoHealthyEndpoint(f"route {route.name!r}: every backend has weight 0")
-        service = self._services[name]
-        down = self._health.down.get(name)
-        if down or not service.serving:
-            cands, panicking = candidates(name, service.members, down, _NONE, service.service.panic)
-        else:
-            cands, panicking = service.serving, False  # the common case, precomputed
-        key = service.hash_key(request)
-        member = service.policy.pick(cands, key, service.in_flight, commit=commit)
-        return service, member, panicking
 
     def outcome(self, forward: Forward, event: Outcome, now: float) -> Forward | None:
         """Report how an attempt went.
@@ -368,8 +360,8 @@ class Gateway:
         if route.respond is not None:
             return Choice(route=route.name)
         request = Request(method=method, target=path, headers=(("host", host), *headers))
-        service, member, panicking = self._pick(
-            route, self._routes[route.name], request, commit=False
+        service, member, panicking = peek(
+            self._routes[route.name], self._services, self._health, request
         )
         rewritten = rewrite_path(path, route.prefix, route.rewrite)
         return Choice(

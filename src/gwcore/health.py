@@ -208,6 +208,9 @@ class HealthBook:
         self._records: dict[str, dict[str, EndpointHealth]] = {}  # service -> identity ->
         #: Identities not HEALTHY, by service (what request-time filtering reads).
         self.down: dict[str, set[str]] = {}
+        #: Bumped whenever an endpoint enters or leaves :attr:`down`, so that a
+        #: reader may keep what it derived from ``down`` until this moves.
+        self.generation = 0
         self._heap: list[tuple[float, str, str]] = []  # (ejection end, service, identity)
 
     def state(self, service: str, identity: str) -> State:
@@ -243,6 +246,7 @@ class HealthBook:
         passive: Passive | None,
         now: float,
     ) -> None:
+        was_up = record.state is State.HEALTHY
         try:
             state = record.feed(event, passive, now)
         finally:
@@ -253,6 +257,8 @@ class HealthBook:
                 down.add(key[1])
             if not down:
                 del self.down[key[0]]
+            if was_up is not (record.state is State.HEALTHY):
+                self.generation += 1
         if state is State.EJECTED and record.ejected_until is not None:
             heapq.heappush(self._heap, (record.ejected_until, key[0], key[1]))
 

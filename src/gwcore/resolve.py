@@ -99,14 +99,18 @@ class Member:
         weight: Its share; 0 drains.
         identity: ``address.identity``, held flat because balancers read it on
             every request.
+        alone: ``frozenset({identity})``: the ``tried`` set of a first attempt,
+            built once rather than per request.
     """
 
     address: Address
     weight: int
     identity: str = field(init=False, compare=False, repr=False)
+    alone: frozenset[str] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "identity", self.address.identity)
+        object.__setattr__(self, "alone", frozenset((self.address.identity,)))
 
 
 def parse_url(url: str) -> Address:
