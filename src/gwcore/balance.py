@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol, assert_never
@@ -100,12 +99,43 @@ class Policy(Protocol):
 
 
 class SmoothWeightedRoundRobin:
-    """nginx's smooth weighted round robin, state keyed by identity."""
+    """nginx's smooth weighted round robin, state keyed by identity.
 
-    __slots__ = ("_score",)
+    The scores live in a dict keyed by identity, except those of the candidate
+    list picked from last: a gateway picks from the same list (a service's
+    eligible members) request after request, so those scores are held in a
+    plain list in candidate order and only written back to the dict when
+    another list comes (a retry, a health change) or the members change. A pick
+    then reads two short lists instead of every member and a dict.
+    """
+
+    __slots__ = ("_hot", "_hot_scores", "_hot_total", "_hot_weights", "_score")
 
     def __init__(self) -> None:
         self._score: dict[str, int] = {}
+        #: The candidate list whose scores are in ``_hot_scores`` (None: all in the dict).
+        self._hot: Sequence[Member] | None = None
+        self._hot_scores: list[int] = []
+        self._hot_weights: list[int] = []
+        self._hot_total = 0
+
+    def scores(self) -> dict[str, int]:
+        """Every running score, by identity (a copy).
+
+        Returns:
+            The scores.
+        """
+        self._park()
+        return dict(self._score)
+
+    def _park(self) -> None:
+        """Write the list-held scores back to the dict."""
+        hot = self._hot
+        if hot is not None:
+            self._hot = None
+            score = self._score
+            for member, value in zip(hot, self._hot_scores, strict=True):
+                score[member.identity] = value
 
     def choose(self, keys: Sequence[str], weights: Sequence[int], *, commit: bool = True) -> int:
         """The index of the next pick among ``keys`` with ``weights``.
@@ -118,6 +148,7 @@ class SmoothWeightedRoundRobin:
         Returns:
             An index into ``keys``.
         """
+        self._park()
         score = self._score
         total = 0
         best = -1
@@ -148,20 +179,23 @@ class SmoothWeightedRoundRobin:
         if not commit:
             keys = [m.identity for m in candidates]
             return candidates[self.choose(keys, [m.weight for m in candidates], commit=False)]
-        # :meth:`choose` inlined over members: this runs on every request.
-        score = self._score
-        total = 0
-        best = candidates[0]
-        best_score: float = -math.inf  # scores go negative: the first one must win the first test
-        for member in candidates:
-            weight = member.weight
-            now = score.get(member.identity, 0) + weight
-            score[member.identity] = now
-            total += weight
+        if candidates is not self._hot:
+            self._park()
+            score = self._score
+            self._hot_scores = [score.get(m.identity, 0) for m in candidates]
+            self._hot_weights = weights = [m.weight for m in candidates]
+            self._hot_total = sum(weights)
+            self._hot = candidates
+        # :meth:`choose` over the two lists: this runs on every request.
+        scores, weights = self._hot_scores, self._hot_weights
+        best = 0
+        best_score = scores[0] = scores[0] + weights[0]
+        for i in range(1, len(scores)):
+            now = scores[i] = scores[i] + weights[i]
             if now > best_score:
-                best, best_score = member, now
-        score[best.identity] -= total
-        return best
+                best, best_score = i, now
+        scores[best] = best_score - self._hot_total
+        return candidates[best]
 
     def update(self, members: Sequence[Member]) -> None:
         """Drop the scores of endpoints that left.
@@ -177,6 +211,7 @@ class SmoothWeightedRoundRobin:
         Args:
             keys: Identities (or service names) still present.
         """
+        self._park()
         keep = set(keys)
         for key in [k for k in self._score if k not in keep]:
             del self._score[key]

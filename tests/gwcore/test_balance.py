@@ -157,7 +157,14 @@ def test_smooth_wrr_fast_path_equals_reference(scores: list[int], weights: st.Da
         fast._score[m.identity] = reference._score[m.identity] = score
     index = reference.choose([m.identity for m in cands], ws)
     assert fast.pick(cands, None, {}) is cands[index]
-    assert fast._score == reference._score
+    assert fast.scores() == reference.scores()
+    # Again from the list-held scores, and after they went back to the dict.
+    index = reference.choose([m.identity for m in cands], ws)
+    assert fast.pick(cands, None, {}) is cands[index]
+    assert fast.scores() == reference.scores()
+    index = reference.choose([m.identity for m in cands], ws)
+    assert fast.pick(cands, None, {}) is cands[index]
+    assert fast.scores() == reference.scores()
 
 
 @given(weights=st.lists(st.integers(min_value=1, max_value=4), min_size=2, max_size=4))
