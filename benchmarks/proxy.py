@@ -16,7 +16,6 @@ gw runs with every feature of ``gw serve`` on, access log included.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import re
 import shutil
@@ -48,6 +47,11 @@ def _pin(cpus: set[int]) -> Callable[[], None]:
             os.sched_setaffinity(0, cpus)
 
     return pin
+
+
+def _popen(cmd: list[str], cpus: set[int]) -> subprocess.Popen[bytes]:
+    # preexec_fn runs before any thread exists in the child: safe here.
+    return subprocess.Popen(cmd, preexec_fn=_pin(cpus))  # noqa: PLW1509
 
 
 def _wait_port(port: int, timeout: float = 15) -> None:
@@ -89,8 +93,9 @@ http {{
 
 _BUILTIN_UPSTREAM = r"""
 import asyncio, sys
-BODY = %r
-RESP = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %%d\r\n\r\n%%s" %% (len(BODY), BODY)
+BODY = sys.argv[2].encode() + b"\n"
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n"
+RESP = HEAD % len(BODY) + BODY
 class P(asyncio.Protocol):
     def connection_made(self, t): self.t = t; self.buf = b""
     def data_received(self, d):
@@ -104,7 +109,7 @@ async def main():
     srv = await loop.create_server(P, "127.0.0.1", int(sys.argv[1]), backlog=1024)
     await srv.serve_forever()
 asyncio.run(main())
-""" % (BODY,)
+"""
 
 
 def start_upstream(tmp: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -116,9 +121,9 @@ def start_upstream(tmp: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
         cmd = [nginx, "-c", str(conf), "-p", str(tmp)]
         kind = "nginx"
     else:
-        cmd = [sys.executable, "-c", _BUILTIN_UPSTREAM, str(port)]
+        cmd = [sys.executable, "-c", _BUILTIN_UPSTREAM, str(port), BODY.decode().strip()]
         kind = "built-in asyncio"
-    proc = subprocess.Popen(cmd, preexec_fn=_pin(OTHER_CPUS))  # noqa: PLW1509
+    proc = _popen(cmd, OTHER_CPUS)
     _wait_port(port)
     return proc, kind
 
@@ -142,7 +147,7 @@ routes:
     )
     cmd = [sys.executable, "-m", "gwtransports.cli", "serve", "-c", str(cfg)]
     cmd += ["--access-log", str(tmp / "gw-access.log"), "--log-level", "WARNING"]
-    proc = subprocess.Popen(cmd, preexec_fn=_pin(PROXY_CPUS))  # noqa: PLW1509
+    proc = _popen(cmd, PROXY_CPUS)
     _wait_port(port)
     return proc
 
@@ -150,7 +155,7 @@ routes:
 def start_relay(port: int, up_port: int) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, str(ROOT / "benchmarks" / "relay.py"), "--listen", str(port)]
     cmd += ["--upstream", f"127.0.0.1:{up_port}"]
-    proc = subprocess.Popen(cmd, preexec_fn=_pin(PROXY_CPUS))  # noqa: PLW1509
+    proc = _popen(cmd, PROXY_CPUS)
     _wait_port(port)
     return proc
 
@@ -165,9 +170,7 @@ def start_nginx_proxy(tmp: Path, port: int, up_port: int) -> subprocess.Popen[by
         'proxy_http_version 1.1; proxy_set_header Connection ""; } }'
     )
     conf = _nginx_conf(tmp, "proxy", block)
-    proc = subprocess.Popen(  # noqa: PLW1509
-        [nginx, "-c", str(conf), "-p", str(tmp)], preexec_fn=_pin(PROXY_CPUS)
-    )
+    proc = _popen([nginx, "-c", str(conf), "-p", str(tmp)], PROXY_CPUS)
     _wait_port(port)
     return proc
 
@@ -181,18 +184,26 @@ def _seconds(value: str, unit: str) -> float:
     return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
 
 
-def run_wrk(port: int, conns: int, duration: float) -> tuple[float, float, float]:
+def run_wrk(port: int, conns: int, duration: float) -> tuple[float, float, float, int]:
     wrk = shutil.which("wrk")
     assert wrk
-    cmd = [wrk, "-t1", f"-c{conns}", f"-d{max(1, round(duration))}s", "--latency", f"http://127.0.0.1:{port}/"]
+    cmd = [
+        wrk,
+        "-t1",
+        f"-c{conns}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        f"http://127.0.0.1:{port}/",
+    ]
     out = subprocess.run(
         cmd, capture_output=True, text=True, check=True, preexec_fn=_pin(OTHER_CPUS)
-    ).stdout  # noqa: PLW1509
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     lat = {p: _seconds(v, u) for p, v, u in _WRK_LAT.findall(out)}
     if "Non-2xx" in out or "Socket errors" in out:
         print(f"  warning: errors in wrk run on port {port}", file=sys.stderr)
-    return rps, lat["50"], lat["99"]
+    return rps, lat["50"], lat["99"], count
 
 
 _GEN = r"""
@@ -219,20 +230,56 @@ async def main():
     await asyncio.gather(*(worker(stop) for _ in range(conns)))
 asyncio.run(main())
 lat.sort()
-print(len(lat) / duration, lat[len(lat) // 2], lat[int(len(lat) * 0.99)])
+print(len(lat) / duration, lat[len(lat) // 2], lat[int(len(lat) * 0.99)], len(lat))
 """
 
 
-def run_python_gen(port: int, conns: int, duration: float) -> tuple[float, float, float]:
-    out = subprocess.run(  # noqa: PLW1509
+def run_python_gen(port: int, conns: int, duration: float) -> tuple[float, float, float, int]:
+    out = subprocess.run(
         [sys.executable, "-c", _GEN, str(port), str(conns), str(duration)],
         capture_output=True,
         text=True,
         check=True,
         preexec_fn=_pin(OTHER_CPUS),
     ).stdout
-    rps, p50, p99 = (float(x) for x in out.split())
-    return rps, p50, p99
+    rps, p50, p99, count = out.split()
+    return float(rps), float(p50), float(p99), int(count)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children (nginx workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            pids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except OSError:
+            pass
+    return total
+
+
+def measure(
+    load: Callable[[int, int, float], tuple[float, float, float, int]],
+    port: int,
+    pid: int | None,
+    conns: int,
+    duration: float,
+) -> tuple[float, float, float, float]:
+    """req/s, p50, p99 and the proxy's CPU microseconds per request (0: not
+    measured). CPU per request does not depend on what else runs on a shared
+    machine the way req/s does."""
+    before = _cpu_seconds(pid) if pid else 0.0
+    rps, p50, p99, count = load(port, conns, duration)
+    cpu = (_cpu_seconds(pid) - before) / max(count, 1) * 1e6 if pid else 0.0
+    return rps, p50, p99, cpu
 
 
 # ---------------------------------------------------------------------- main
@@ -253,26 +300,26 @@ def main() -> int:
             up_port = _free_port()
             up, kind = start_upstream(tmp, up_port)
             procs.append(up)
-            targets: dict[str, int] = {"direct": up_port}
+            targets: dict[str, tuple[int, int | None]] = {"direct": (up_port, None)}
             gw_port, relay_port, nginx_port = _free_port(), _free_port(), _free_port()
             procs.append(start_gw(tmp, gw_port, up_port))
-            targets["gw"] = gw_port
+            targets["gw"] = (gw_port, procs[-1].pid)
             procs.append(start_relay(relay_port, up_port))
-            targets["relay"] = relay_port
+            targets["relay"] = (relay_port, procs[-1].pid)
             ngx = start_nginx_proxy(tmp, nginx_port, up_port)
             if ngx is not None:
                 procs.append(ngx)
-                targets["nginx"] = nginx_port
+                targets["nginx"] = (nginx_port, ngx.pid)
             gen = "wrk" if load is run_wrk else "python asyncio generator"
             print(f"upstream: {kind}; load: {gen}; {args.rounds} rounds x {args.duration:g}s")
-            for port in targets.values():  # warm up every path (pools, caches)
+            for port, _ in targets.values():  # warm up every path (pools, caches)
                 load(port, 4, 1.0)
-            results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+            results: dict[tuple[str, int], list[tuple[float, float, float, float]]] = {}
             for rnd in range(args.rounds):
                 for conns in levels:
-                    for name, port in targets.items():
+                    for name, (port, pid) in targets.items():
                         results.setdefault((name, conns), []).append(
-                            load(port, conns, args.duration)
+                            measure(load, port, pid, conns, args.duration)
                         )
                 print(f"  round {rnd + 1}/{args.rounds} done", file=sys.stderr)
         finally:
@@ -284,21 +331,26 @@ def main() -> int:
                 except subprocess.TimeoutExpired:
                     p.kill()
     med = {
-        key: tuple(statistics.median(r[i] for r in runs) for i in range(3))
+        key: tuple(statistics.median(r[i] for r in runs) for i in range(4))
         for key, runs in results.items()
     }
-    print(f"\n{'target':<8} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"\n{'target':<8} {'c':>3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'cpu us/req':>11}")
     for conns in levels:
         for name in targets:
-            rps, p50, p99 = med[(name, conns)]
-            print(f"{name:<8} {conns:>3} {rps:>9.0f} {p50 * 1e3:>8.2f} {p99 * 1e3:>8.2f}")
-    print()
+            rps, p50, p99, cpu = med[(name, conns)]
+            cpu_text = f"{cpu:>11.0f}" if cpu else f"{'-':>11}"
+            print(
+                f"{name:<8} {conns:>3} {rps:>9.0f} {p50 * 1e3:>8.2f} {p99 * 1e3:>8.2f} {cpu_text}"
+            )
+    print("\nratios of req/s (and, in brackets, of CPU cost per request: relay/gw etc.)")
     for conns in levels:
         gw = med[("gw", conns)]
         line = [f"c={conns}:"]
         for other in ("relay", "nginx", "direct"):
             if (other, conns) in med:
-                line.append(f"gw/{other} {gw[0] / med[(other, conns)][0]:.2f}x")
+                o = med[(other, conns)]
+                cost = f" ({o[3] / gw[3]:.2f}x)" if o[3] and gw[3] else ""
+                line.append(f"gw/{other} {gw[0] / o[0]:.2f}x{cost}")
         added = (gw[1] - med[("direct", conns)][1]) * 1e6
         line.append(f"added p50 {added:.0f} us")
         print("  ".join(line))

@@ -16,7 +16,7 @@ import json
 import time
 from typing import TextIO
 
-from gwtransports._http1 import Exchange
+from gwtransports._exchange import Exchange
 
 __all__ = ["FORMATS", "AccessLog"]
 

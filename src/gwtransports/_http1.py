@@ -30,7 +30,6 @@ chunk sizes are refused by the parser (:class:`~gwtransports._parser.ParseError`
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -41,11 +40,8 @@ from gwcore.errors import GatewayError
 __all__ = [
     "CODES",
     "REASONS",
-    "Exchange",
     "HeadScanner",
     "HttpError",
-    "ReplayBuffer",
-    "RequestIds",
     "Settings",
     "check_framing",
     "client_headers",
@@ -186,7 +182,7 @@ class HeadScanner:
         max_header_bytes: Header block limit in bytes -> 431.
     """
 
-    __slots__ = ("_buf", "_line_end", "_scanned", "max_header_bytes", "max_request_line")
+    __slots__ = ("_buf", "_done", "_line_end", "_scanned", "max_header_bytes", "max_request_line")
 
     def __init__(self, max_request_line: int, max_header_bytes: int) -> None:
         self.max_request_line = max_request_line
@@ -194,6 +190,7 @@ class HeadScanner:
         self._buf = bytearray()
         self._scanned = 0
         self._line_end = -1
+        self._done = False
 
     def reset(self, pending: bytes = b"") -> bool:
         """Start a new head, with bytes already received (pipelined) if any.
@@ -204,6 +201,7 @@ class HeadScanner:
         self._buf.clear()
         self._scanned = 0
         self._line_end = -1
+        self._done = False
         return self.feed(pending) if pending else False
 
     def feed(self, data: bytes) -> bool:
@@ -215,14 +213,19 @@ class HeadScanner:
         Raises:
             HttpError: 414, 431, or 400 for obs-fold; the connection must close.
         """
+        if self._done:
+            return True  # bytes after the head belong to the body
         buf = self._buf
-        if not buf and self._line_end < 0:
+        if not buf and self._line_end < 0 and self._check(data, 0):
             # Fast path: the whole head in one segment, no copy needed.
-            done = self._check(data, 0)
-            if done:
-                return True
+            self._done = True
+            return True
+        if not buf and self._line_end >= 0:
+            self._line_end = -1  # the fast path's partial scan of ``data`` is redone below
+            self._scanned = 0
         buf += data
-        return self._check(buf, self._scanned)
+        self._done = self._check(buf, self._scanned)
+        return self._done
 
     def _check(self, buf: bytes | bytearray, start: int) -> bool:
         if self._line_end < 0:
@@ -356,86 +359,3 @@ def client_headers(headers: Headers) -> Headers:
     if drop is None:
         return headers
     return [(n, v) for n, v in headers if n not in drop]
-
-
-class ReplayBuffer:
-    """Keeps the start of a request body so that a retry can send it again.
-
-    A retry after the body went out is only possible when the whole body is
-    still at hand; bodies larger than ``limit`` stream without a copy and their
-    request is then not retried once its bytes are sent.
-    """
-
-    __slots__ = ("chunks", "complete", "limit", "size")
-
-    def __init__(self, limit: int = 64 * 1024) -> None:
-        self.limit = limit
-        self.chunks: list[bytes | bytearray] = []
-        self.size = 0
-        #: The whole body is in ``chunks`` (set when the body ended in time).
-        self.complete = False
-
-    def add(self, data: bytes | bytearray) -> None:
-        if self.size >= 0:
-            self.size += len(data)
-            if self.size > self.limit:
-                self.size = -1
-                self.chunks = []
-            else:
-                self.chunks.append(data)
-
-    @property
-    def replayable(self) -> bool:
-        return self.complete and self.size >= 0
-
-
-class RequestIds:
-    """Makes request ids: a random per-process prefix and a counter (unique,
-    cheap, and sortable within a process)."""
-
-    __slots__ = ("_n", "_prefix")
-
-    def __init__(self) -> None:
-        self._prefix = os.urandom(6).hex()
-        self._n = 0
-
-    def next(self) -> str:
-        self._n += 1
-        return f"{self._prefix}-{self._n:x}"
-
-
-class Exchange:
-    """One request's proxy state: what the access log line is made of.
-
-    Attributes are filled in as the request goes on; ``status`` 0 means no
-    response was sent (the connection closed first).
-    """
-
-    __slots__ = (
-        "bytes_out",
-        "client",
-        "endpoint",
-        "method",
-        "request_id",
-        "response_started",
-        "retries",
-        "route",
-        "start",
-        "status",
-        "target",
-    )
-
-    def __init__(
-        self, start: float, client: str, method: str, target: str, request_id: str
-    ) -> None:
-        self.start = start
-        self.client = client
-        self.method = method
-        self.target = target
-        self.request_id = request_id
-        self.route = "-"
-        self.endpoint = "-"
-        self.status = 0
-        self.bytes_out = 0
-        self.retries = 0
-        self.response_started = False

@@ -43,139 +43,29 @@ from gwcore.events import (
     UpstreamReset,
     UpstreamTimedOut,
 )
+from gwtransports._exchange import Exchange
 from gwtransports._http1 import (
-    Exchange,
     HttpError,
-    ReplayBuffer,
     client_headers,
     error_from_gateway,
     upstream_headers,
 )
 from gwtransports._parser import END, NEED_DATA, ParseError, ResponseHead, ServerParser
 from gwtransports._timers import Timer, Wait
+from gwtransports.trio._body import (
+    AbortConnection,
+    Body,
+    UpstreamBroke,
+    _Aborted,
+    send_body,
+    to_client,
+)
 from gwtransports.trio.upstream import BROKEN, ConnectError, UpstreamConn
 
 if TYPE_CHECKING:
     from gwtransports.trio.server import Server
 
 __all__ = ["AbortConnection", "UpstreamConn", "forward", "to_client"]
-
-RECEIVE_SIZE = 64 * 1024
-
-
-class AbortConnection(Exception):
-    """Close the client connection without (further) answer: the client went
-    away, or a response already started cannot be completed."""
-
-
-class _Aborted(AbortConnection):
-    """The upstream failed mid-response; the core was told and the attempt ended."""
-
-
-class _UpstreamBroke(Exception):
-    """The upstream connection failed; ``got_bytes``: a response byte had arrived."""
-
-    def __init__(self, reason: str, got_bytes: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.got_bytes = got_bytes
-
-
-async def to_client(stream: trio.abc.Stream, data: bytes, timer: Timer, idle: float) -> None:
-    """Write to the client; a client that stops reading for ``idle`` is cut off."""
-    timer.arm(Wait.CLIENT, monotonic() + idle)
-    try:
-        await stream.send_all(data)
-    except BROKEN:
-        raise AbortConnection from None
-    timer.disarm()
-
-
-class _Body:
-    """The client's request body across attempts."""
-
-    __slots__ = ("length", "limit", "received", "replay")
-
-    def __init__(self, length: int | None, limit: int | None) -> None:
-        self.length = length  # None: no body; -1: chunked
-        self.limit = limit
-        self.received = 0
-        self.replay = ReplayBuffer()
-
-    @property
-    def replayable(self) -> bool:
-        # Everything read so far is still at hand (or nothing was read yet).
-        return self.length is None or self.replay.size >= 0
-
-
-async def _client_chunk(
-    stream: trio.abc.Stream, parser: ServerParser, timer: Timer, idle: float
-) -> bytes | bytearray | None:
-    """The next piece of the request body, ``None`` at its end (a client that
-    pauses longer than ``idle`` is cut off with 408 by the timer sweep)."""
-    while True:
-        try:
-            ev = parser.next_event()
-        except ParseError as exc:
-            raise HttpError(exc.status, exc.detail) from None
-        if isinstance(ev, (bytes, bytearray)):
-            return ev
-        if ev is END:
-            return None
-        if ev is not NEED_DATA:
-            raise AbortConnection
-        timer.arm(Wait.CLIENT, monotonic() + idle)
-        try:
-            data = bytes(await stream.receive_some(RECEIVE_SIZE))
-        except BROKEN:
-            raise AbortConnection from None
-        timer.disarm()
-        if not data:
-            raise AbortConnection
-        parser.receive_data(data)
-
-
-async def _send_body(
-    server: Server,
-    stream: trio.abc.Stream,
-    parser: ServerParser,
-    timer: Timer,
-    *,
-    conn: UpstreamConn,
-    body: _Body,
-) -> None:
-    up = conn.parser
-    replay = body.replay
-    for chunk in replay.chunks:
-        await _to_upstream(conn, up.send_data(chunk), timer, server)
-    if not replay.complete:
-        idle = server.settings.idle
-        if parser.waiting_for_continue:
-            await to_client(stream, parser.send_continue(), timer, idle)
-        while True:
-            piece = await _client_chunk(stream, parser, timer, idle)
-            if piece is None:
-                replay.complete = True
-                break
-            body.received += len(piece)
-            if body.limit is not None and body.received > body.limit:
-                raise HttpError(413, f"request body larger than {body.limit} bytes")
-            replay.add(piece)
-            await _to_upstream(conn, up.send_data(piece), timer, server)
-    await _to_upstream(conn, up.send_end(), timer, server)
-
-
-async def _to_upstream(conn: UpstreamConn, data: bytes, timer: Timer, server: Server) -> None:
-    """Write request body bytes; an upstream that stops reading for
-    ``timeouts.response`` is cut off (its connection closed by the sweep)."""
-    timer.arm(Wait.UPSTREAM, monotonic() + server.settings.response, conn)
-    try:
-        await conn.stream.send_all(data)
-    except BROKEN:
-        if timer.fired is Wait.UPSTREAM:
-            raise _UpstreamBroke("upstream stopped reading the request body", False) from None
-        raise
-    timer.disarm()
 
 
 async def _attempt(
@@ -186,7 +76,7 @@ async def _attempt(
     *,
     fwd: Forward,
     method: bytes,
-    body: _Body,
+    body: Body,
 ) -> tuple[Outcome, UpstreamConn | None, ResponseHead | None]:
     """One attempt: connect (or reuse), send, await the response head."""
     pool = server.pool
@@ -233,14 +123,14 @@ async def _attempt(
                 else:
                     await conn.stream.send_all(out)
                     written = True
-                    await _send_body(server, stream, parser, timer, conn=conn, body=body)
+                    await send_body(server, stream, parser, timer, conn=conn, body=body)
                 head = await _read_head(conn, fwd.response_timeout, timer)
             except BROKEN as exc:
-                raise _UpstreamBroke(f"connection broken: {exc}", False) from None
+                raise UpstreamBroke(f"connection broken: {exc}", False) from None
             except BaseException:
                 conn.close()
                 raise
-        except _UpstreamBroke as exc:
+        except UpstreamBroke as exc:
             conn.close()
             stale_ok = reused and not retried_stale and not exc.got_bytes and body.replayable
             if stale_ok and (not written or fwd.idempotent):
@@ -265,20 +155,20 @@ async def _read_head(conn: UpstreamConn, timeout: float, timer: Timer) -> Respon
             try:
                 ev = up.next_event()
             except ParseError as exc:
-                raise _UpstreamBroke(exc.detail, got) from None
+                raise UpstreamBroke(exc.detail, got) from None
             if ev is NEED_DATA:
                 try:
                     data = await conn.receive()
                 except BROKEN as exc:
                     if timer.fired is Wait.UPSTREAM:
                         return None
-                    raise _UpstreamBroke(f"connection broken: {exc}", got) from None
+                    raise UpstreamBroke(f"connection broken: {exc}", got) from None
                 got = got or bool(data)
                 up.receive_data(data)
                 continue
             if isinstance(ev, ResponseHead):
                 return ev
-            raise _UpstreamBroke("connection closed before a response", got)
+            raise UpstreamBroke("connection closed before a response", got)
     finally:
         timer.disarm()
 
@@ -310,7 +200,7 @@ async def forward(
     if length is not None and fwd.max_body is not None and length > fwd.max_body:
         gw.finish(fwd, trio.current_time())
         raise HttpError(413, f"request body larger than {fwd.max_body} bytes")
-    body = _Body(length, fwd.max_body)
+    body = Body(length, fwd.max_body)
     # ``open_``: the attempt the core still counts as in flight (finish it on the
     # way out); ``conn``: the upstream connection to close on the way out.
     open_: Forward | None = fwd
@@ -398,7 +288,7 @@ async def _stream_response(
                     got = await conn.receive()
                 except BROKEN:
                     if timer.fired is Wait.UPSTREAM:
-                        raise _UpstreamBroke("response body timed out", True) from None
+                        raise UpstreamBroke("response body timed out", True) from None
                     raise
                 timer.disarm()
                 up.receive_data(got)
@@ -408,10 +298,10 @@ async def _stream_response(
                 await to_client(stream, b"".join(pending), timer, idle)
                 ex.bytes_out = sent
                 return not close and parser.keep_alive
-            raise _UpstreamBroke("connection closed mid-response", True)
-    except (_UpstreamBroke, ParseError, *BROKEN) as exc:
+            raise UpstreamBroke("connection closed mid-response", True)
+    except (UpstreamBroke, ParseError, *BROKEN) as exc:
         ex.bytes_out = sent
-        reason = exc.reason if isinstance(exc, _UpstreamBroke) else str(exc)
+        reason = exc.reason if isinstance(exc, UpstreamBroke) else str(exc)
         conn.close()
         gw = server.gateway
         try:

@@ -4,14 +4,14 @@ Theory of operation
 -------------------
 One task per client connection runs a loop of request cycles::
 
-    read head (HeadScanner + parser, header_read deadline -> 408)
-      -> check_framing -> gwcore decide -> Respond | Forward (trio/_proxy.py)
-      -> access log line -> next cycle, or close
+    read head (trio/_head.py) -> check_framing -> gwcore decide
+      -> Respond | Forward (trio/_proxy.py) -> access log line -> next cycle, or close
 
-Keep-alive connections wait for their next request for ``timeouts.idle``; that
-wait is the only place a connection is idle, so draining (SIGTERM) cancels
-exactly those waits and lets every request in progress finish. A connection
-whose request broke framing rules is closed, never reused.
+Each wait is guarded by the connection's one :class:`~gwtransports._timers.Timer`
+(idle keep-alive, head 408, client I/O, upstream 504), swept every ``SWEEP``
+seconds. Draining (SIGTERM) cancels exactly the connections idle between
+requests and lets every request in progress finish. A connection whose request
+broke framing rules is closed, never reused.
 
 Everything that changes the gateway's config goes through :meth:`Server.apply`
 (SIGHUP reload today; the admin API and the etcd watcher later), so the
@@ -25,81 +25,34 @@ import socket
 import ssl
 import time
 from collections.abc import Sequence
-from email.utils import formatdate
 from time import monotonic
-from typing import Protocol
 
 import trio
 
-from gwcore.config import Config, Listener
 from gwcore.errors import GatewayError
-from gwcore.events import (
-    Applied,
-    Change,
-    Forward,
-    Outcome,
-    ProbeFailed,
-    ProbeSucceeded,
-    Request,
-    Respond,
-    StartProbe,
-)
+from gwcore.events import Applied, Change, ProbeFailed, ProbeSucceeded, Request, Respond, StartProbe
 from gwtransports._accesslog import AccessLog
+from gwtransports._exchange import Exchange, RequestIds
 from gwtransports._http1 import (
-    REASONS,
-    Exchange,
     HeadScanner,
     HttpError,
-    RequestIds,
     Settings,
     check_framing,
     core_headers,
     error_from_gateway,
-    error_response,
 )
-from gwtransports._parser import NEED_DATA, PARSERS, ParseError, RequestHead, ServerParser
+from gwtransports._parser import PARSERS, ParseError, RequestHead, ServerParser
 from gwtransports._pool_state import PoolState
+from gwtransports._seam import GatewayLike
 from gwtransports._timers import Timer, Wait, expired
-from gwtransports.trio import _proxy
+from gwtransports.trio import _answers, _proxy
+from gwtransports.trio._head import read_head
+from gwtransports.trio._listen import open_listeners
 from gwtransports.trio.upstream import UpstreamPool, probe
 
 __all__ = ["GatewayLike", "Server", "open_listeners"]
 
 log = logging.getLogger("gw")
-
-RECEIVE_SIZE = 64 * 1024
-
-
-class GatewayLike(Protocol):
-    """What the server needs from :class:`gwcore.gateway.Gateway`."""
-
-    @property
-    def config(self) -> Config: ...
-    def decide(self, request: Request, now: float) -> Forward | Respond: ...
-    def outcome(self, forward: Forward, event: Outcome, now: float) -> Forward | None: ...
-    def finish(self, forward: Forward, now: float) -> None: ...
-    def apply(self, change: Change, now: float) -> Applied: ...
-    def tick(self, now: float) -> tuple[StartProbe, ...]: ...
-    def next_deadline(self) -> float | None: ...
-    def probe_result(self, event: ProbeSucceeded | ProbeFailed, now: float) -> None: ...
-
-
-class _Date:
-    """The ``Date`` header value, formatted once per second."""
-
-    __slots__ = ("_sec", "value")
-
-    def __init__(self) -> None:
-        self._sec = -1
-        self.value = b""
-
-    def get(self) -> bytes:
-        sec = int(time.time())
-        if sec != self._sec:
-            self._sec = sec
-            self.value = formatdate(sec, usegmt=True).encode()
-        return self.value
-
 
 #: Seconds between sweeps of the connection deadlines: timeouts hold to within it.
 SWEEP = 0.05
@@ -141,7 +94,7 @@ class Server:
         self._server_parser, client_parser = PARSERS[http]
         self.pool = UpstreamPool(client_parser, pool or PoolState())
         self.ids = RequestIds()
-        self.date = _Date()
+        self.date = _answers.Date()
         self._slots = trio.lowlevel.ParkingLot()
         #: Client connections open now.
         self.active = 0
@@ -251,15 +204,12 @@ class Server:
     async def _probe(self, cmd: StartProbe) -> None:
         service = self.gateway.config.services.get(cmd.service)
         reason = await probe(cmd, self.pool, service.ca if service else None)
-        now = trio.current_time()
-        if reason is None:
-            self.gateway.probe_result(
-                ProbeSucceeded(service=cmd.service, endpoint=cmd.endpoint), now
-            )
-        else:
-            self.gateway.probe_result(
-                ProbeFailed(service=cmd.service, endpoint=cmd.endpoint, reason=reason), now
-            )
+        event: ProbeSucceeded | ProbeFailed = (
+            ProbeSucceeded(service=cmd.service, endpoint=cmd.endpoint)
+            if reason is None
+            else ProbeFailed(service=cmd.service, endpoint=cmd.endpoint, reason=reason)
+        )
+        self.gateway.probe_result(event, trio.current_time())
 
     # ------------------------------------------------------------- connection
 
@@ -349,40 +299,16 @@ class Server:
     ) -> RequestHead | None:
         """Read one request head; ``None`` when the connection should just close."""
         s = self.settings
-        complete = scanner.reset(parser.buffered())
         try:
-            if first:
-                timer.arm(Wait.HEAD, monotonic() + s.header_read)
-            elif not complete:
-                # Keep-alive: wait for the next request; the head's own deadline
-                # starts with its first byte.
-                timer.arm(Wait.IDLE, monotonic() + s.idle)
-                data = bytes(await stream.receive_some(RECEIVE_SIZE))
-                if not data:
-                    return None
-                timer.arm(Wait.HEAD, monotonic() + s.header_read)
-                parser.receive_data(data)
-                complete = scanner.feed(data)
-            while True:
-                if complete:
-                    ev = parser.next_event()
-                    if isinstance(ev, RequestHead):
-                        timer.disarm()
-                        return ev
-                    if ev is not NEED_DATA:
-                        return None
-                data = bytes(await stream.receive_some(RECEIVE_SIZE))
-                if not data:
-                    return None
-                parser.receive_data(data)
-                complete = scanner.feed(data)
+            return await read_head(
+                stream, parser, scanner, timer, first=first, header_read=s.header_read, idle=s.idle
+            )
         except HttpError as exc:
             error = exc
         except ParseError as exc:
             error = HttpError(exc.status, exc.detail)
         timer.disarm()
-        rid = self.ids.next()
-        ex = Exchange(time.time(), client, "-", "-", rid)
+        ex = Exchange(time.time(), client, "-", "-", self.ids.next())
         await self.send_error(stream, None, error, ex, head=False)
         self._log(ex)
         return None
@@ -453,24 +379,7 @@ class Server:
         is_head: bool,
         timer: Timer,
     ) -> None:
-        body = cmd.body
-        headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in cmd.headers]
-        if not any(n == b"content-type" for n, _ in headers):
-            headers.append((b"content-type", b"text/plain; charset=utf-8"))
-        headers += [
-            (b"content-length", str(len(body)).encode()),
-            (b"date", self.date.get()),
-            (b"x-request-id", cmd.request_id.encode("latin-1", "replace")),
-        ]
-        if self.draining or parser.body_pending:
-            headers.append((b"connection", b"close"))
-        out = parser.send_response(cmd.status, headers, REASONS.get(cmd.status, b""))
-        ex.status = cmd.status
-        ex.response_started = True
-        if body and not is_head and cmd.status not in (204, 304):
-            out += parser.send_data(body)
-            ex.bytes_out = len(body)
-        out += parser.send_end()
+        out = _answers.respond(parser, cmd, ex, head=is_head, close=self.draining, date=self.date)
         await _proxy.to_client(stream, out, timer, self.settings.idle)
 
     async def send_error(
@@ -483,63 +392,8 @@ class Server:
         head: bool,
     ) -> None:
         """Answer with the JSON error body (best effort: the client may be gone)."""
-        if parser is not None and parser.body_pending:
-            err.close = True  # an unread body cannot be skipped safely: close after
-        headers, body = error_response(err, ex.request_id)
-        headers.append((b"date", self.date.get()))
-        ex.status = err.status
-        ex.response_started = True
-        try:
-            if parser is None:
-                # The head never parsed: write the answer raw and close.
-                lines = [b"HTTP/1.1 %d %s\r\n" % (err.status, REASONS.get(err.status, b""))]
-                lines += [b"%s: %s\r\n" % (n, v) for n, v in headers]
-                await stream.send_all(b"".join(lines) + b"\r\n" + body)
-            else:
-                out = parser.send_response(err.status, headers, REASONS.get(err.status, b""))
-                if not head:
-                    out += parser.send_data(body)
-                await stream.send_all(out + parser.send_end())
-            ex.bytes_out = 0 if head else len(body)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError):
-            pass
+        await _answers.send_error(stream, parser, err, ex, head=head, date=self.date)
 
     def _log(self, ex: Exchange) -> None:
         if self.access_log is not None:
             self.access_log.log(ex, time.time())
-
-
-def _tls_context(listener: Listener) -> ssl.SSLContext | None:
-    if listener.tls is None:
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(listener.tls.cert, listener.tls.key)
-    ctx.set_alpn_protocols(["http/1.1"])
-    if listener.tls.client_ca:
-        ctx.load_verify_locations(listener.tls.client_ca)
-        ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
-
-
-async def open_listeners(
-    listeners: Sequence[Listener], *, reuse_port: bool = False, backlog: int = 1024
-) -> list[tuple[trio.SocketListener, ssl.SSLContext | None]]:
-    """Bind every configured listener (SO_REUSEPORT when several workers share it).
-
-    Raises:
-        OSError: An address cannot be bound.
-        ssl.SSLError: A certificate or key file cannot be loaded.
-    """
-    out = []
-    for spec in listeners:
-        ctx = _tls_context(spec)
-        infos = await trio.socket.getaddrinfo(spec.host, spec.port, type=socket.SOCK_STREAM)
-        family, type_, proto, _, addr = infos[0]
-        sock = trio.socket.socket(family, type_, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        await sock.bind(addr)
-        sock.listen(backlog)
-        out.append((trio.SocketListener(sock), ctx))
-    return out

@@ -1,0 +1,142 @@
+"""The request body on its way upstream, and writes to the client.
+
+The body streams from the client to the upstream as it arrives; its start is
+kept in a :class:`~gwtransports._exchange.ReplayBuffer` so that a retry can
+send it again. Every wait is guarded by the connection's
+:class:`~gwtransports._timers.Timer`.
+"""
+
+from __future__ import annotations
+
+from time import monotonic
+from typing import TYPE_CHECKING
+
+import trio
+
+from gwtransports._exchange import ReplayBuffer
+from gwtransports._http1 import HttpError
+from gwtransports._parser import END, NEED_DATA, ParseError, ServerParser
+from gwtransports._timers import Timer, Wait
+from gwtransports.trio.upstream import BROKEN, UpstreamConn
+
+if TYPE_CHECKING:
+    from gwtransports.trio.server import Server
+
+__all__ = ["AbortConnection", "Body", "UpstreamBroke", "send_body", "to_client"]
+
+RECEIVE_SIZE = 64 * 1024
+
+
+class AbortConnection(Exception):
+    """Close the client connection without (further) answer: the client went
+    away, or a response already started cannot be completed."""
+
+
+class _Aborted(AbortConnection):
+    """The upstream failed mid-response; the core was told and the attempt ended."""
+
+
+class UpstreamBroke(Exception):
+    """The upstream connection failed; ``got_bytes``: a response byte had arrived."""
+
+    def __init__(self, reason: str, got_bytes: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.got_bytes = got_bytes
+
+
+async def to_client(stream: trio.abc.Stream, data: bytes, timer: Timer, idle: float) -> None:
+    """Write to the client; a client that stops reading for ``idle`` is cut off."""
+    timer.arm(Wait.CLIENT, monotonic() + idle)
+    try:
+        await stream.send_all(data)
+    except BROKEN:
+        raise AbortConnection from None
+    timer.disarm()
+
+
+class Body:
+    """The client's request body across attempts."""
+
+    __slots__ = ("length", "limit", "received", "replay")
+
+    def __init__(self, length: int | None, limit: int | None) -> None:
+        self.length = length  # None: no body; -1: chunked
+        self.limit = limit
+        self.received = 0
+        self.replay = ReplayBuffer()
+
+    @property
+    def replayable(self) -> bool:
+        # Everything read so far is still at hand (or nothing was read yet).
+        return self.length is None or self.replay.size >= 0
+
+
+async def _client_chunk(
+    stream: trio.abc.Stream, parser: ServerParser, timer: Timer, idle: float
+) -> bytes | bytearray | None:
+    """The next piece of the request body, ``None`` at its end (a client that
+    pauses longer than ``idle`` is cut off with 408 by the timer sweep)."""
+    while True:
+        try:
+            ev = parser.next_event()
+        except ParseError as exc:
+            raise HttpError(exc.status, exc.detail) from None
+        if isinstance(ev, (bytes, bytearray)):
+            return ev
+        if ev is END:
+            return None
+        if ev is not NEED_DATA:
+            raise AbortConnection
+        timer.arm(Wait.CLIENT, monotonic() + idle)
+        try:
+            data = bytes(await stream.receive_some(RECEIVE_SIZE))
+        except BROKEN:
+            raise AbortConnection from None
+        timer.disarm()
+        if not data:
+            raise AbortConnection
+        parser.receive_data(data)
+
+
+async def send_body(
+    server: Server,
+    stream: trio.abc.Stream,
+    parser: ServerParser,
+    timer: Timer,
+    *,
+    conn: UpstreamConn,
+    body: Body,
+) -> None:
+    up = conn.parser
+    replay = body.replay
+    for chunk in replay.chunks:
+        await _to_upstream(conn, up.send_data(chunk), timer, server)
+    if not replay.complete:
+        idle = server.settings.idle
+        if parser.waiting_for_continue:
+            await to_client(stream, parser.send_continue(), timer, idle)
+        while True:
+            piece = await _client_chunk(stream, parser, timer, idle)
+            if piece is None:
+                replay.complete = True
+                break
+            body.received += len(piece)
+            if body.limit is not None and body.received > body.limit:
+                raise HttpError(413, f"request body larger than {body.limit} bytes")
+            replay.add(piece)
+            await _to_upstream(conn, up.send_data(piece), timer, server)
+    await _to_upstream(conn, up.send_end(), timer, server)
+
+
+async def _to_upstream(conn: UpstreamConn, data: bytes, timer: Timer, server: Server) -> None:
+    """Write request body bytes; an upstream that stops reading for
+    ``timeouts.response`` is cut off (its connection closed by the sweep)."""
+    timer.arm(Wait.UPSTREAM, monotonic() + server.settings.response, conn)
+    try:
+        await conn.stream.send_all(data)
+    except BROKEN:
+        if timer.fired is Wait.UPSTREAM:
+            raise UpstreamBroke("upstream stopped reading the request body", False) from None
+        raise
+    timer.disarm()
