@@ -121,26 +121,25 @@ def _special(
     Returns:
         ``(X-Forwarded-For, Via, client's Host, request id)``.
     """
-    special = [item for item in headers if item[0] in _SPECIAL]
     drop = HOP_BY_HOP
-    rid = ""
-    for name, value in special:
-        if name == "connection":
-            drop = _drops(value) if drop is HOP_BY_HOP else drop | _drops(value)
-        elif name == "x-request-id" and not rid:
-            rid = value if valid_request_id(value) else fresh
-    if len(drop) > len(HOP_BY_HOP):  # Connection names more than the usual
-        out[1:] = [item for item in out[1:] if item[0] not in drop]
-    forwarded = via = client_host = ""
-    for name, value in special:
-        if name in drop:
-            continue
+    forwarded = via = client_host = rid = ""
+    for name, value in [item for item in headers if item[0] in _SPECIAL]:
         if name == "host":
             client_host = client_host or value
+        elif name == "connection":
+            drop = _drops(value) if drop is HOP_BY_HOP else drop | _drops(value)
         elif name == "x-forwarded-for":
             forwarded = f"{forwarded}, {value}" if forwarded else value
         elif name == "via":
             via = f"{via}, {value}" if via else value
+        elif name == "x-request-id" and not rid:
+            rid = value if valid_request_id(value) else fresh
+    if len(drop) > len(HOP_BY_HOP):  # Connection names more than the usual
+        out[1:] = [item for item in out[1:] if item[0] not in drop]
+        # A name Connection lists is dropped in every occurrence (even ours).
+        client_host = "" if "host" in drop else client_host
+        forwarded = "" if "x-forwarded-for" in drop else forwarded
+        via = "" if "via" in drop else via
     if client:
         forwarded = f"{forwarded}, {client}" if forwarded else client
     return forwarded, f"{via}, {VIA}" if via else VIA, client_host, rid or fresh

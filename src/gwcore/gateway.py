@@ -63,7 +63,7 @@ from gwcore.events import (
 from gwcore.failover import IDEMPOTENT_METHODS, is_idempotent
 from gwcore.health import HealthBook
 from gwcore.resolve import Address, Resolver, parse_url
-from gwcore.rewrite import normalise_path, rewrite_path, split_target
+from gwcore.rewrite import normalise_path, rewrite_path, split_normalised
 from gwcore.routes import Explanation
 from gwcore.stats import GatewayStats
 
@@ -161,8 +161,7 @@ class Gateway:
         """
         if now >= self._next_expiry:
             _changes.expire(self, now)
-        raw_path, query = split_target(request.target)
-        path = normalise_path(raw_path)
+        path, query = split_normalised(request.target)
         headers = request.headers
         host = client_host(headers)
         state = self._routes[self._plan.table.match(request.method, host, path, headers).name]

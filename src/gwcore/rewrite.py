@@ -45,7 +45,7 @@ import re
 
 from gwcore.errors import RequestError
 
-__all__ = ["normalise_path", "rewrite_path", "split_target"]
+__all__ = ["normalise_path", "rewrite_path", "split_normalised", "split_target"]
 
 # Characters RFC 3986 allows raw in a path segment (pchar minus pct-encoded).
 _PCHAR = "A-Za-z0-9\\-._~!$&'()*+,;=:@"
@@ -172,6 +172,35 @@ def normalise_path(path: str) -> str:
     if not path.startswith("/"):
         raise RequestError("path must start with '/'")
     return _remove_dot_segments(_canonical_chars(path))
+
+
+# A whole target whose path is already canonical (as _PLAIN) and whose query is
+# visible ASCII without '#': split_normalised's one-match case.
+_PLAIN_TARGET = re.compile(f"(/[{_PCHAR}/]*)(?:\\?([\\x21\\x22\\x24-\\x7e]*))?")
+
+
+def split_normalised(target: str) -> tuple[str, str]:
+    """:func:`split_target`, then :func:`normalise_path` on the path, in one step.
+
+    The common target (a canonical path, a plain query) costs one regex match;
+    any other takes the two functions, with their errors.
+
+    Args:
+        target: The request target as received.
+
+    Returns:
+        ``(normalised path, query)``.
+
+    Raises:
+        RequestError: As :func:`split_target` or :func:`normalise_path` would.
+    """
+    match = _PLAIN_TARGET.fullmatch(target)
+    if match is not None:
+        path = match.group(1)
+        if "//" not in path and "/." not in path:
+            return path, match.group(2) or ""
+    path, query = split_target(target)
+    return normalise_path(path), query
 
 
 def rewrite_path(path: str, prefix: str, rewrite: str) -> str:

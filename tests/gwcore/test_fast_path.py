@@ -7,14 +7,17 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from gwcore import _headers
 from gwcore._runtime import make_forward
 from gwcore.config import Backend, Route, ServerTimeouts, ServiceTimeouts
-from gwcore.errors import NoHealthyEndpoint
+from gwcore.errors import NoHealthyEndpoint, RequestError
 from gwcore.events import ConfigReplaced, Forward, Request, ResponseReceived
 from gwcore.gateway import Gateway
 from gwcore.resolve import Member, parse_url
+from gwcore.rewrite import normalise_path, split_normalised, split_target
 from tests.gwcore.helpers import config, request, route, service, three
 
 
@@ -152,3 +155,34 @@ def test_responses_after_the_shortcut_still_count() -> None:
     gw.finish(fwd, 0.0)
     stats = gw.stats(0.0)
     assert stats.services[0].requests == 1 and stats.services[0].upstream_ok == 1
+
+
+# Targets from every character class the splitter and normaliser treat apart.
+TARGETS = st.text(
+    alphabet=st.sampled_from(list("/.?%2eEF5c0aZ~-_:@!$&'()*+,;=\"<>[]^`{|}\\# \té*")),
+    max_size=20,
+) | st.lists(st.sampled_from(["a", "", ".", "..", "x.y", "%41", "?q", "?a?b"]), max_size=5).map(
+    lambda parts: "/" + "/".join(parts)
+)
+
+
+def _plain_steps(target: str) -> tuple[str, str] | str:
+    try:
+        path, query = split_target(target)
+        return normalise_path(path), query
+    except RequestError as exc:
+        return exc.reason
+
+
+@given(TARGETS)
+@example("/a/b?x=1")
+@example("/a?")
+@example("/a//b?q")
+@example("/a/.b?#")
+@example("*")
+def test_split_normalised_equals_the_two_steps(target: str) -> None:
+    try:
+        result: tuple[str, str] | str = split_normalised(target)
+    except RequestError as exc:
+        result = exc.reason
+    assert result == _plain_steps(target)
