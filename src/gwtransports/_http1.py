@@ -311,14 +311,16 @@ def upstream_headers(headers: tuple[tuple[str, str], ...], body: int | None) -> 
     Raises:
         HttpError: 400 when a value holds CR, LF or NUL.
     """
-    out: Headers = [
-        (n.encode("latin-1"), v.encode("latin-1")) for n, v in headers if n not in _FRAMED_BY_US
-    ]
-    # The values come from the parsed client request or from the core; refuse
-    # anything that could split the head, so the parser may skip its own checks.
-    joined = b"".join([v for _, v in out])
-    if b"\n" in joined or b"\r" in joined or b"\0" in joined:
+    # One join, one encode and one split instead of two encodes per field. The
+    # values come from the parsed client request or from the core; anything
+    # that could split the head (CR, LF, NUL) is refused, which also keeps the
+    # NUL separator unambiguous and lets the parser skip its own checks.
+    items = [f"{n}\0{v}" for n, v in headers if n not in _FRAMED_BY_US]
+    flat = "\0".join(items)
+    if items and ("\n" in flat or "\r" in flat or flat.count("\0") != 2 * len(items) - 1):
         raise HttpError(400, "control character in a header value", close=False)
+    parts = flat.encode("latin-1").split(b"\0") if items else []
+    out: Headers = list(zip(parts[::2], parts[1::2], strict=True))
     if body is not None:
         if body < 0:
             out.append((b"transfer-encoding", b"chunked"))

@@ -60,7 +60,7 @@ from gwtransports.trio._body import (
     send_body,
     to_client,
 )
-from gwtransports.trio.upstream import BROKEN, ConnectError, UpstreamConn
+from gwtransports.trio.upstream import BROKEN, RECEIVE_SIZE, ConnectError, UpstreamConn
 
 if TYPE_CHECKING:
     from gwtransports.trio.server import Server
@@ -158,7 +158,7 @@ async def _read_head(conn: UpstreamConn, timeout: float, timer: Timer) -> Respon
                 raise UpstreamBroke(exc.detail, got) from None
             if ev is NEED_DATA:
                 try:
-                    data = await conn.receive()
+                    data = bytes(await conn.stream.receive_some(RECEIVE_SIZE))
                 except BROKEN as exc:
                     if timer.fired is Wait.UPSTREAM:
                         return None
@@ -285,7 +285,7 @@ async def _stream_response(
                 pending.clear()
                 timer.arm(Wait.UPSTREAM, monotonic() + timeout, conn)
                 try:
-                    got = await conn.receive()
+                    got = bytes(await conn.stream.receive_some(RECEIVE_SIZE))
                 except BROKEN:
                     if timer.fired is Wait.UPSTREAM:
                         raise UpstreamBroke("response body timed out", True) from None

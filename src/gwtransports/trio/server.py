@@ -274,9 +274,19 @@ class Server:
             s = self.settings
             scanner.max_request_line = s.max_request_line
             scanner.max_header_bytes = s.max_header_bytes
-            head = await self._read_head(
-                stream, parser, scanner, client=client, timer=conn, first=first
-            )
+            try:
+                head = await read_head(
+                    stream,
+                    parser,
+                    scanner,
+                    conn,
+                    first=first,
+                    header_read=s.header_read,
+                    idle=s.idle,
+                )
+            except (HttpError, ParseError) as exc:
+                await self._bad_head(stream, client, conn, exc)
+                return
             if head is None:
                 return
             first = False
@@ -287,31 +297,15 @@ class Server:
             if not parser.start_next_cycle():
                 return
 
-    async def _read_head(
-        self,
-        stream: trio.abc.Stream,
-        parser: ServerParser,
-        scanner: HeadScanner,
-        *,
-        client: str,
-        timer: Timer,
-        first: bool,
-    ) -> RequestHead | None:
-        """Read one request head; ``None`` when the connection should just close."""
-        s = self.settings
-        try:
-            return await read_head(
-                stream, parser, scanner, timer, first=first, header_read=s.header_read, idle=s.idle
-            )
-        except HttpError as exc:
-            error = exc
-        except ParseError as exc:
-            error = HttpError(exc.status, exc.detail)
+    async def _bad_head(
+        self, stream: trio.abc.Stream, client: str, timer: Timer, exc: HttpError | ParseError
+    ) -> None:
+        """Answer a head that broke a limit or the protocol; the connection closes."""
         timer.disarm()
+        error = exc if isinstance(exc, HttpError) else HttpError(exc.status, exc.detail)
         ex = Exchange(time.time(), client, "-", "-", self.ids.next())
         await self.send_error(stream, None, error, ex, head=False)
         self._log(ex)
-        return None
 
     async def _request(
         self,

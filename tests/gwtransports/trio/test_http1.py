@@ -93,9 +93,11 @@ def test_upstream_headers_framing_and_injection() -> None:
     assert upstream_headers(fwd, 5) == [(b"host", b"a"), (b"content-length", b"5")]
     assert upstream_headers(fwd, -1) == [(b"host", b"a"), (b"transfer-encoding", b"chunked")]
     assert upstream_headers(fwd, None) == [(b"host", b"a")]
-    with pytest.raises(HttpError) as e:
-        upstream_headers((("host", "a\r\nx-evil: 1"),), None)
-    assert e.value.status == 400
+    assert upstream_headers((), 0) == [(b"content-length", b"0")]
+    for bad in ("a\r\nx-evil: 1", "a\nb", "a\0b", "a\0b\0c"):
+        with pytest.raises(HttpError) as e:
+            upstream_headers((("host", bad), ("x", "1")), None)
+        assert e.value.status == 400
 
 
 def test_error_response_body() -> None:
