@@ -41,7 +41,7 @@ from gwcore.events import (
     ServiceUpserted,
     UpstreamReset,
 )
-from gwcore.failover import Retry, Verdict, candidates, classify
+from gwcore.failover import RETRYABLE_STATUSES, Retry, Verdict, candidates, classify
 from gwcore.health import State
 from gwcore.resolve import parse_url
 from gwcore.stats import EjectedEndpoint, GatewayStats, RouteStats, ServiceStats
@@ -75,6 +75,22 @@ def outcome(gw: Gateway, forward: Forward, event: Outcome, now: float) -> Forwar
     service = gw._services.get(forward.service)
     passive = service.service.health.passive if service is not None else None
     statuses = passive.failure_statuses if passive is not None else _DEFAULT_FAILURES
+    if (
+        service is not None
+        and type(event) is ResponseReceived
+        and event.status not in statuses
+        and event.status not in RETRYABLE_STATUSES
+    ):
+        # The common answer, as the general path below treats it: a success that
+        # is final (no verdict to build, no retry to consider).
+        counters = service.counters
+        counters.upstream_ok += 1
+        counters.latency.add(event.latency)
+        gw._health.observe(forward.service, forward.endpoint, False, passive, now)
+        route = gw._routes.get(forward.route)
+        if route is not None:
+            route.counters.respond(event.status)
+        return None
     verdict = classify(event, forward.endpoint, statuses)
     # Health and counters first: the retry below must already see this endpoint
     # ejected when this failure was the one that ejected it.

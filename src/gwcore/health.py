@@ -201,6 +201,10 @@ class EndpointHealth:
         return new
 
 
+# What a service without records reads as (never written to).
+_NO_RECORDS: dict[str, EndpointHealth] = {}
+
+
 class HealthBook:
     """Health of every endpoint, ejection deadlines and the probe schedule."""
 
@@ -284,12 +288,11 @@ class HealthBook:
         Returns:
             The endpoint's state afterwards.
         """
-        key = (service, identity)
-        record = self._records.get(service, {}).get(identity)
+        record = self._records.get(service, _NO_RECORDS).get(identity)
         if record is None:
             if not failed or passive is None:
                 return State.HEALTHY  # nothing to remember: skip the allocation
-            record = self._get(key)
+            record = self._get((service, identity))
         if not failed:
             event = Input.SUCCESS
         elif passive is None or record.state is not State.HEALTHY:
@@ -298,7 +301,7 @@ class HealthBook:
             record.failures += 1
             limit = record.failures >= passive.consecutive_failures
             event = Input.FAILURE_LIMIT if limit else Input.FAILURE
-        self._feed(key, record, event, passive, now)
+        self._feed((service, identity), record, event, passive, now)
         return record.state
 
     def probe(self, service: str, identity: str, passed: bool, active: Active, now: float) -> State:

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from gwcore import _headers
 from gwcore._runtime import make_forward
-from gwcore.config import Backend, Route, ServerTimeouts, ServiceTimeouts
+from gwcore.config import Backend, Passive, Route, ServerTimeouts, ServiceTimeouts
 from gwcore.errors import NoHealthyEndpoint, RequestError
-from gwcore.events import ConfigReplaced, Forward, Request, ResponseReceived
+from gwcore.events import ConfigReplaced, Forward, Request, Respond, ResponseReceived, RouteDeleted
 from gwcore.gateway import Gateway
 from gwcore.resolve import Member, parse_url
 from gwcore.rewrite import normalise_path, split_normalised, split_target
-from tests.gwcore.helpers import config, request, route, service, three
+from tests.gwcore.helpers import config, request, respond_route, route, service, three
 
 
 def _forward(gw: Gateway, req: Request, now: float = 0.0) -> Forward:
@@ -186,3 +186,29 @@ def test_split_normalised_equals_the_two_steps(target: str) -> None:
     except RequestError as exc:
         result = exc.reason
     assert result == _plain_steps(target)
+
+
+def test_a_success_after_its_route_left_counts_for_the_service() -> None:
+    gw = Gateway(config({"svc": service("http://a")}, [route("r"), route("other", "/o/")]))
+    fwd = _forward(gw, request("/"))
+    gw.apply(RouteDeleted(name="r"), 0.0)
+    assert gw.outcome(fwd, ResponseReceived(status=200, latency=0.01), 0.0) is None
+    stats = gw.stats(0.0)
+    assert stats.services[0].upstream_ok == 1
+    assert [r.name for r in stats.routes] == ["other"]
+
+
+def test_a_retryable_status_that_is_no_failure_counts_as_ok_and_retries() -> None:
+    gw = Gateway(three(passive=Passive(failure_statuses=frozenset({500}))))
+    fwd = _forward(gw, request("/"))
+    retry = gw.outcome(fwd, ResponseReceived(status=503, latency=0.01), 0.0)
+    assert isinstance(retry, Forward) and retry.endpoint != fwd.endpoint
+    assert gw.stats(0.0).services[0].upstream_ok == 1
+
+
+def test_respond_routes_keep_the_fresh_request_id() -> None:
+    gw = Gateway(config({"svc": service("http://a")}, [respond_route("ping", "/ping")]))
+    answer = gw.decide(request("/ping", rid="fresh"), 0.0)
+    assert isinstance(answer, Respond) and answer.request_id == "fresh"
+    answer = gw.decide(request("/ping", headers=[("x-request-id", "mine")]), 0.0)
+    assert isinstance(answer, Respond) and answer.request_id == "mine"
