@@ -64,6 +64,11 @@ _DROPS: dict[str, frozenset[str]] = {}
 _DROPS_MAX = 256
 
 
+# Header fields that are the same for most requests, made once.
+_PROTO = {scheme: ("x-forwarded-proto", scheme) for scheme in ("http", "https")}
+_VIA = ("via", VIA)
+
+
 def _drops(value: str) -> frozenset[str]:
     """The hop-by-hop set plus the names a ``Connection`` value lists."""
     drop = _DROPS.get(value)
@@ -108,7 +113,9 @@ def upstream_headers(
         out.append(("x-forwarded-for", forwarded))
     if client_host:
         out.append(("x-forwarded-host", client_host))
-    out += [("x-forwarded-proto", scheme), ("via", via), ("x-request-id", rid)]
+    out.append(_PROTO.get(scheme) or ("x-forwarded-proto", scheme))
+    out.append(_VIA if via is VIA else ("via", via))
+    out.append(("x-request-id", rid))
     return tuple(out), rid
 
 
