@@ -95,7 +95,7 @@ async def _attempt(
     retried_stale = False
     while True:
         start = monotonic()
-        conn = pool.checkout(key, start)
+        conn = pool.checkout(key, start, verify=not fwd.idempotent)
         reused = conn is not None
         if conn is None:
             try:

@@ -256,13 +256,16 @@ class Server:
         fired, ex = conn.fired, conn.exchange
         if fired is Wait.HEAD:
             ex = Exchange(time.time(), client, "-", "-", self.ids.next())
-            err = HttpError(408, "request head not received in time")
-        elif fired is Wait.CLIENT and ex is not None and not ex.response_started:
+            err: HttpError | None = HttpError(408, "request head not received in time")
+        elif ex is None:
+            return  # idle keep-alive end, or drain: just close
+        elif fired is Wait.CLIENT and not ex.response_started:
             err = HttpError(408, "request body not received in time")
         else:
-            return  # idle keep-alive end, drain, or a stalled reader: just close
-        with trio.move_on_after(1):
-            await self.send_error(stream, None, err, ex, head=False)
+            err = None  # a client that stopped reading its response: just close
+        if err is not None:
+            with trio.move_on_after(1):
+                await self.send_error(stream, None, err, ex, head=False)
         self._log(ex)
 
     async def _cycles(self, stream: trio.abc.Stream, client: str, scheme: str, conn: _Conn) -> None:
@@ -361,7 +364,9 @@ class Server:
                 await self.send_error(stream, parser, internal, ex, head=is_head)
             return False
         finally:
-            self._log(ex)
+            if not conn.scope.cancel_called:  # else _expired logs it, with its 408
+                conn.exchange = None
+                self._log(ex)
 
     async def _respond(
         self,

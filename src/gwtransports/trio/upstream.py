@@ -104,19 +104,21 @@ class UpstreamPool:
             self._ssl[ca] = ctx
         return ctx
 
-    def checkout(self, key: str, now: float) -> UpstreamConn | None:
+    def checkout(self, key: str, now: float, *, verify: bool = False) -> UpstreamConn | None:
         """An idle, live connection to ``key``, or ``None``.
 
-        A connection idle for more than ``CHECK_AFTER`` is first checked for a
-        close by the upstream (one ``select``); one used a moment ago is taken
-        as is: if it fails anyway, the request is repeated on a new connection
-        (see ``trio/_proxy.py``), so the check only saves that detour.
+        A connection idle for more than ``CHECK_AFTER`` (or any, with
+        ``verify``) is first checked for a close by the upstream (one
+        ``select``). One used a moment ago is taken as is for a request that may
+        be repeated: if it fails before any response byte, the request goes
+        again on a new connection (see ``trio/_proxy.py``). A request that must
+        not be sent twice (``verify``) cannot take that detour once written.
         """
         while True:
             conn, idle, dead = self.state.checkout(key, now)
             for c in dead:
                 c.close()
-            if conn is None or idle < CHECK_AFTER or not conn.looks_closed():
+            if conn is None or (idle < CHECK_AFTER and not verify) or not conn.looks_closed():
                 return conn
             conn.close()
 

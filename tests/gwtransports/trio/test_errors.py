@@ -3,11 +3,13 @@ request smuggling attempts on raw sockets."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 import trio
 
+from gwtransports._accesslog import AccessLog
 from tests.gwtransports.trio.helpers import Client, Upstream, gateway, get, make_config, raw, run
 
 
@@ -212,3 +214,26 @@ def test_upstream_reset_mid_response_closes_client_connection() -> None:
             nursery.cancel_scope.cancel()
 
     run(main)
+
+
+def test_body_pause_gets_408_and_is_logged() -> None:
+    out = io.StringIO()
+
+    async def main() -> None:
+        up = Upstream()
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(up.run)
+            cfg = make_config(
+                {"s": [port]}, {"r": {"prefix": "/", "service": "s"}}, timeouts={"idle": "400ms"}
+            )
+            async with gateway(cfg, access_log=AccessLog(out, "json")) as gw:
+                head = b"POST /slow-body HTTP/1.1\r\nhost: a\r\ncontent-length: 10\r\n\r\n123"
+                status, doc = _status_and_body(await raw(gw.port, head))
+                assert (status, doc["error"]) == (408, "request_timeout")
+                assert up.body_bytes < 10  # the upstream never got a whole body
+            nursery.cancel_scope.cancel()
+
+    run(main)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(x["target"], x["status"]) for x in lines] == [("/slow-body", 408)]
+    assert lines[0]["route"] == "r" and lines[0]["request_id"]

@@ -151,3 +151,70 @@ def test_unexpected_exception_is_a_500_for_that_request_only(caplog) -> None:  #
             nursery.cancel_scope.cancel()
 
     run(main)
+
+
+def test_stale_pooled_connection_is_replaced_without_an_endpoint_failure() -> None:
+    async def close_after_answer(up, stream, conn, req, body):  # type: ignore[no-untyped-def]
+        # Answers as if keeping the connection, then closes it: what an upstream
+        # with a short keep-alive timeout does while the gateway holds it idle.
+        await send_response(stream, conn, 200, b"ok")
+        await stream.aclose()
+
+    async def main() -> None:
+        up = Upstream(handler=close_after_answer)
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(up.run)
+            cfg = make_config(
+                routes={"r": {"prefix": "/", "service": "s"}},
+                services_extra={
+                    "s": {
+                        "endpoints": [{"url": f"http://127.0.0.1:{port}"}],
+                        "retries": 0,
+                        "health": {"passive": {"consecutive_failures": 1}},
+                    }
+                },
+            )
+            async with gateway(cfg) as gw:
+                for method in ("GET", "POST"):  # POST: not idempotent, nothing was written
+                    for _ in range(5):
+                        client = await Client.open(gw.port)
+                        resp = await client.request(method, "/x")
+                        await client.aclose()
+                        assert resp.status == 200  # one failure would eject the endpoint
+                assert up.connections == 10  # every request needed a fresh connection
+            nursery.cancel_scope.cancel()
+
+    run(main)
+
+
+def test_max_connections_applies_back_pressure() -> None:
+    async def main() -> None:
+        up = Upstream()
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(up.run)
+            cfg = make_config(
+                {"s": [port]}, {"r": {"prefix": "/", "service": "s"}}, limits={"max_connections": 2}
+            )
+            async with gateway(cfg) as gw:
+                first, second = await Client.open(gw.port), await Client.open(gw.port)
+                assert (await first.request("GET", "/1")).status == 200
+                assert (await second.request("GET", "/2")).status == 200
+                third = await Client.open(gw.port)  # the kernel queues it; accept waits
+                served = trio.Event()
+
+                async def ask() -> None:
+                    assert (await third.request("GET", "/3")).status == 200
+                    served.set()
+
+                nursery.start_soon(ask)
+                with trio.move_on_after(0.3):
+                    await served.wait()
+                assert not served.is_set()  # waiting, not failed
+                await first.aclose()  # a slot frees up
+                with trio.fail_after(5):
+                    await served.wait()
+                await second.aclose()
+                await third.aclose()
+            nursery.cancel_scope.cancel()
+
+    run(main)
