@@ -144,7 +144,7 @@ def test_slowloris_gets_408_and_does_not_delay_others() -> None:
             for _ in range(20):
                 start = trio.current_time()
                 assert (await get(gw.port, "/")).status == 200
-                assert trio.current_time() - start < 0.25
+                assert trio.current_time() - start < 0.5  # not held up by the slow ones
         assert len(results) == 5
         for out in results:
             status, doc = _status_and_body(out)
