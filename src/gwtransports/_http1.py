@@ -216,6 +216,19 @@ class HeadScanner:
         if self._done:
             return True  # bytes after the head belong to the body
         buf = self._buf
+        if (
+            not buf
+            and len(data) <= self.max_request_line
+            and len(data) <= self.max_header_bytes
+            and data.endswith(b"\r\n\r\n")
+            and data.find(b"\r\n\r\n") == len(data) - 4
+            and b"\n " not in data
+            and b"\n\t" not in data
+        ):
+            # Fastest path: exactly one small head in one segment (the usual
+            # request without a body): within both limits, no folded line.
+            self._done = True
+            return True
         if not buf and self._line_end < 0 and self._check(data, 0):
             # Fast path: the whole head in one segment, no copy needed.
             self._done = True
@@ -351,13 +364,10 @@ def client_headers(headers: Headers) -> Headers:
         The same list object when nothing needs removing (the common case), so
         the fast path allocates nothing.
     """
-    drop: set[bytes] | None = None
-    for name, value in headers:
-        if name in _HOP_BY_HOP:
-            if drop is None:
-                drop = set(_HOP_BY_HOP)
-            if name == b"connection":
-                drop.update(t.strip().lower() for t in value.split(b","))
-    if drop is None:
+    if _HOP_BY_HOP.isdisjoint([name for name, _ in headers]):
         return headers
+    drop = set(_HOP_BY_HOP)
+    for name, value in headers:
+        if name == b"connection":
+            drop.update(t.strip().lower() for t in value.split(b","))
     return [(n, v) for n, v in headers if n not in drop]

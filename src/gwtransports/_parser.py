@@ -69,6 +69,9 @@ PAUSED: Final = _Marker("PAUSED")
 
 Headers = list[tuple[bytes, bytes]]
 
+# h11 events are immutable: one end-of-message event serves every message.
+_EOM = h11.EndOfMessage()
+
 
 class ParseError(Exception):
     """The peer broke HTTP/1.1; the connection cannot go on.
@@ -219,7 +222,7 @@ class H11ServerParser:
         return self._conn.send(h11.Data(data=data)) or b""  # type: ignore[arg-type]  # any bytes-like
 
     def send_end(self) -> bytes:
-        return self._conn.send(h11.EndOfMessage()) or b""
+        return self._conn.send(_EOM) or b""
 
     def start_next_cycle(self) -> bool:
         """Start reading the next request if both sides finished cleanly.
@@ -300,7 +303,7 @@ class H11ClientParser:
         return self._conn.send(h11.Data(data=data)) or b""  # type: ignore[arg-type]  # any bytes-like
 
     def send_end(self) -> bytes:
-        return self._conn.send(h11.EndOfMessage()) or b""
+        return self._conn.send(_EOM) or b""
 
     def start_next_cycle(self) -> bool:
         conn = self._conn

@@ -43,6 +43,17 @@ def test_head_scanner_whole_split_and_trailing(step: int) -> None:
     assert HeadScanner(200, 1000).reset(HEAD) is True  # pipelined bytes already at hand
 
 
+def test_head_scanner_fast_path_edges() -> None:
+    assert HeadScanner(200, 1000).feed(b"GET") is False  # shorter than a head end
+    assert HeadScanner(200, 1000).feed(b"\r\n\r") is False
+    # a body after the head may hold anything, folded-looking lines included
+    assert HeadScanner(200, 1000).feed(b"POST / HTTP/1.1\r\nx: 1\r\n\r\n\n y\n\tz\r\n\r\n")
+    head = b"GET / HTTP/1.1\r\nx: 1\r\n\r\n"
+    assert HeadScanner(len(head), len(head)).feed(head) is True  # exactly at the limits
+    with pytest.raises(HttpError):
+        HeadScanner(200, 1000).feed(b"GET / HTTP/1.1\r\nx: 1\r\n y\r\n\r\n")
+
+
 @pytest.mark.parametrize("step", [1, 3, 1000])
 def test_head_scanner_limits_and_obs_fold(step: int) -> None:
     with pytest.raises(HttpError) as e:
