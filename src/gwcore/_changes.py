@@ -1,5 +1,5 @@
 """What happens inside a :class:`~gwcore.gateway.Gateway` after a request: outcomes,
-retries, config and store changes, lease expiry and stats snapshots.
+retries, config and store changes and lease expiry.
 
 Kept apart from ``gateway.py`` so that each module stays readable; every function
 here takes the gateway and is called only by it.
@@ -42,9 +42,7 @@ from gwcore.events import (
     UpstreamReset,
 )
 from gwcore.failover import RETRYABLE_STATUSES, Retry, Verdict, candidates, classify
-from gwcore.health import State
 from gwcore.resolve import parse_url
-from gwcore.stats import EjectedEndpoint, GatewayStats, RouteStats, ServiceStats
 
 if TYPE_CHECKING:
     from gwcore.gateway import Gateway
@@ -366,49 +364,3 @@ def expire(gw: Gateway, now: float) -> None:
     gw._next_expiry = expiry if expiry is not None else float("inf")
     if changed:
         gw._generation += 1
-
-
-# --------------------------------------------------------------------------- stats
-
-
-def snapshot(gw: Gateway, now: float) -> GatewayStats:
-    """See :meth:`gwcore.gateway.Gateway.stats`."""
-    routes = tuple(
-        RouteStats(
-            name=name,
-            requests=state.counters.requests,
-            responses=tuple(sorted(state.counters.responses.items())),
-        )
-        for name, state in sorted(gw._routes.items())
-    )
-    services: list[ServiceStats] = []
-    for name, state in sorted(gw._services.items()):
-        ejected: list[EjectedEndpoint] = []
-        healthy = 0
-        for member in state.members:
-            record = gw._health.record(name, member.identity)
-            if record is None or record.state is State.HEALTHY:
-                healthy += member.weight > 0
-                continue
-            until = record.ejected_until if record.state is State.EJECTED else None
-            ejected.append(
-                EjectedEndpoint(endpoint=member.identity, state=record.state.value, until=until)
-            )
-        counters = state.counters
-        services.append(
-            ServiceStats(
-                name=name,
-                requests=counters.requests,
-                upstream_ok=counters.upstream_ok,
-                upstream_bad=counters.upstream_bad,
-                members=len(state.members),
-                healthy_members=healthy,
-                ejected=tuple(ejected),
-                panics=counters.panics,
-                retries=counters.retries,
-                latency_count=counters.latency.count,
-                latency_p50=counters.latency.quantile(0.5),
-                latency_p99=counters.latency.quantile(0.99),
-            )
-        )
-    return GatewayStats(generation=gw._generation, routes=routes, services=tuple(services))

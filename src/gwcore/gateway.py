@@ -65,7 +65,7 @@ from gwcore.health import HealthBook
 from gwcore.resolve import Address, Resolver, parse_url
 from gwcore.rewrite import normalise_path, rewrite_path, split_normalised
 from gwcore.routes import Explanation
-from gwcore.stats import GatewayStats
+from gwcore.stats import GatewayStats, snapshot
 
 __all__ = ["Choice", "Gateway"]
 
@@ -319,7 +319,7 @@ class Gateway:
         Returns:
             Frozen stats.
         """
-        return _changes.snapshot(self, now)
+        return snapshot(self, now)
 
     def explain(
         self, method: str, host: str, path: str, headers: tuple[tuple[str, str], ...] = ()

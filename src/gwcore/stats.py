@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import final
+from typing import TYPE_CHECKING, final
+
+from gwcore.health import State
+
+if TYPE_CHECKING:
+    from gwcore.gateway import Gateway
 
 __all__ = [
     "EjectedEndpoint",
@@ -28,6 +33,7 @@ __all__ = [
     "RouteStats",
     "ServiceCounters",
     "ServiceStats",
+    "snapshot",
     "status_class",
 ]
 
@@ -248,3 +254,55 @@ class GatewayStats:
     generation: int
     routes: tuple[RouteStats, ...] = field(default=())
     services: tuple[ServiceStats, ...] = field(default=())
+
+
+def snapshot(gw: Gateway, now: float) -> GatewayStats:
+    """Copy a gateway's live counters and health into frozen stats
+    (:meth:`gwcore.gateway.Gateway.stats`).
+
+    Args:
+        gw: The gateway.
+        now: Current time.
+
+    Returns:
+        The snapshot.
+    """
+    routes = tuple(
+        RouteStats(
+            name=name,
+            requests=state.counters.requests,
+            responses=tuple(sorted(state.counters.responses.items())),
+        )
+        for name, state in sorted(gw._routes.items())
+    )
+    services: list[ServiceStats] = []
+    for name, state in sorted(gw._services.items()):
+        ejected: list[EjectedEndpoint] = []
+        healthy = 0
+        for member in state.members:
+            record = gw._health.record(name, member.identity)
+            if record is None or record.state is State.HEALTHY:
+                healthy += member.weight > 0
+                continue
+            until = record.ejected_until if record.state is State.EJECTED else None
+            ejected.append(
+                EjectedEndpoint(endpoint=member.identity, state=record.state.value, until=until)
+            )
+        counters = state.counters
+        services.append(
+            ServiceStats(
+                name=name,
+                requests=counters.requests,
+                upstream_ok=counters.upstream_ok,
+                upstream_bad=counters.upstream_bad,
+                members=len(state.members),
+                healthy_members=healthy,
+                ejected=tuple(ejected),
+                panics=counters.panics,
+                retries=counters.retries,
+                latency_count=counters.latency.count,
+                latency_p50=counters.latency.quantile(0.5),
+                latency_p99=counters.latency.quantile(0.99),
+            )
+        )
+    return GatewayStats(generation=gw._generation, routes=routes, services=tuple(services))
