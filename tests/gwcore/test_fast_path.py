@@ -146,6 +146,7 @@ def test_connection_values_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> 
     for i in range(5):
         assert f"x-{i}" in _headers._drops(f"X-{i}")
     assert len(_headers._DROPS) <= 2
+    assert _headers._drops("X-4") is _headers._drops("X-4")  # kept while it fits
 
 
 def test_responses_after_the_shortcut_still_count() -> None:
