@@ -81,7 +81,6 @@ def _drops(value: str) -> frozenset[str]:
 
 def upstream_headers(
     headers: Sequence[tuple[str, str]],
-    *,
     host: str,
     client: str,
     scheme: str,

@@ -186,8 +186,9 @@ class Gateway:
         if service is None or not service.eligible:
             counters.respond(NoHealthyEndpoint.status_hint)
             raise NoHealthyEndpoint(refusal(state, service))
+        in_flight = service.in_flight
         key = service.hash_key(request) if service.hashing else None
-        member = service.policy.pick(service.eligible, key, service.in_flight)
+        member = service.policy.pick(service.eligible, key, in_flight)
         head = state.head
         if head is not None:
             rewritten = head + path[state.cut :] or "/"
@@ -197,10 +198,10 @@ class Gateway:
         target = f"{address.base}{rewritten}?{query}" if query else address.base + rewritten
         upstream, rid = upstream_headers(
             headers,
-            host=route.host_rewrite or host or address.netloc,
-            client=request.client,
-            scheme=request.scheme,
-            fresh=request.request_id,
+            route.host_rewrite or host or address.netloc,
+            request.client,
+            request.scheme,
+            request.request_id,
         )
         identity = member.identity
         service.counters.requests += 1
@@ -208,7 +209,6 @@ class Gateway:
         panicking = service.panicking
         if panicking:
             service.counters.panics += 1
-        in_flight = service.in_flight
         in_flight[identity] = in_flight.get(identity, 0) + 1
         method = request.method
         return make_forward(
