@@ -196,17 +196,41 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
+def _own_argv() -> list[str] | None:
+    """This process's ``gw serve`` arguments without ``--workers``, if it was
+    started as ``gw serve`` / ``python -m gwtransports.cli serve``."""
+    argv = sys.argv[1:]
+    if "serve" not in argv:
+        return None
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return out
+
+
 def _supervise(args: argparse.Namespace) -> int:
-    """Start ``args.workers`` worker processes and forward signals to them."""
-    base = [sys.executable, "-m", "gwtransports.cli", "serve", "-c", args.config]
-    base += ["--http", args.http, "--access-log", args.access_log, "--log-level", args.log_level]
-    base += ["--stage", args.stage] if args.stage else []
+    """Start ``args.workers`` worker processes and forward signals to them.
+
+    Each worker gets the command line this process got (every option, present
+    or added later), less ``--workers`` and, but for the first, ``--demo``.
+    """
+    argv = _own_argv()
+    if argv is None:  # called from Python rather than a command line: the basics
+        argv = ["serve", "-c", args.config, "--http", args.http]
+        argv += ["--access-log", args.access_log, "--log-level", args.log_level]
+        argv += ["--stage", args.stage] if args.stage else []
+        argv += ["--demo"] if args.demo else []
+    base = [sys.executable, "-m", "gwtransports.cli", *argv, "--reuse-port"]
     children = []
     for i in range(args.workers):
-        extra = ["--demo"] if args.demo and i == 0 else []
-        children.append(
-            subprocess.Popen([*base, *extra, "--reuse-port"], preexec_fn=_die_with_parent)  # noqa: PLW1509
-        )
+        cmd = base if i == 0 else [a for a in base if a != "--demo"]
+        children.append(subprocess.Popen(cmd, preexec_fn=_die_with_parent))  # noqa: PLW1509
 
     def forward(signum: int, _frame: object) -> None:
         for child in children:

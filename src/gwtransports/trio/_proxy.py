@@ -12,7 +12,7 @@ For each attempt the core decided::
            None: stream the response, finish() │ Forward: next attempt │ raises: error answer
 
 The request body goes to the upstream as it arrives; its first 64 KiB are kept
-(:class:`~gwtransports._http1.ReplayBuffer`) so a retry can send it again. A
+(:class:`~gwtransports._exchange.ReplayBuffer`) so a retry can send it again. A
 larger body that already went out cannot be replayed: if the core asks for a
 retry then, the client gets 502 instead.
 
@@ -20,7 +20,8 @@ A pooled connection may have been closed by the upstream while idle. If it
 fails before any response byte arrives, the attempt is repeated once on a new
 connection without telling the core: that is the pool's fault, not the
 endpoint's. For a request that is not idempotent this happens only when nothing
-of it was written (Go's ``net/http`` draws the same line).
+of it was written (Go's ``net/http`` draws the same line), and its pooled
+connection is checked for a close by the upstream before it is used.
 
 Once response bytes went to the client, an upstream failure can only be
 signalled by closing the client connection (:class:`AbortConnection`): a
