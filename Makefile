@@ -1,13 +1,13 @@
 # One entry point for the gateway's day-to-day commands.
 #   make serve   run the gateway on the embedded example config (with a demo upstream)
 #   make test    lint, type-check and run the whole test suite
-#   make bench   run the benchmarks
+#   make bench   run the in-process benchmarks (bench-e2e: proxy and discovery)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test serve bench lint typecheck pytest clean
+.PHONY: test serve bench bench-e2e lint typecheck pytest clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,12 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/router.py
+	$(BIN)/python benchmarks/core.py
+
+# The end-to-end ones: they start servers (and etcd) and take minutes.
+bench-e2e: $(STAMP)
+	$(BIN)/python benchmarks/proxy.py
+	$(BIN)/python benchmarks/discovery.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
