@@ -1,13 +1,17 @@
 """``gw serve``: run the gateway (trio), optionally with the demo upstream.
 
 Structure: one trio nursery per worker process holds the proxy server, the
-signal handler and any extra task (the demo upstream today; the admin listener
-and the etcd watcher plug in the same way through :data:`EXTRA_TASKS`). Every
-config change (SIGHUP reload here, admin writes and etcd events later) goes
-through :meth:`gwtransports.trio.server.Server.apply`.
+signal handler, the admin listener, the etcd watcher and any extra task (the
+demo upstream; more plug in through :data:`EXTRA_TASKS`). Every config change
+(SIGHUP reload, admin writes, etcd events, state file changes) goes through
+:meth:`gwtransports.trio.server.Server.apply`.
 
 ``--workers N`` starts N worker processes that share each listening port with
-SO_REUSEPORT; the parent only forwards signals and waits.
+SO_REUSEPORT; the parent only forwards signals and waits. The first worker to
+bind the admin listener serves it; in file mode the others follow the state
+file it writes (:mod:`gwtransports.admin.state_follow`), so an admin write
+reaches every worker within about a second; with ``--etcd`` every worker
+watches etcd.
 """
 
 from __future__ import annotations
@@ -32,7 +36,13 @@ from gwcore.events import ConfigReplaced
 from gwcore.gateway import Gateway
 from gwtransports._accesslog import AccessLog
 from gwtransports._parser import PARSERS
-from gwtransports.admin.wiring import check_admin_security, serve_admin, startup_config
+from gwtransports.admin.state_follow import StateFollower, follow_state
+from gwtransports.admin.wiring import (
+    check_admin_security,
+    file_state_path,
+    serve_admin,
+    startup_config,
+)
 from gwtransports.demo import serve_demo
 from gwtransports.trio.etcd_watch import add_etcd_arguments, serve_etcd
 from gwtransports.trio.server import Server, open_listeners
@@ -134,7 +144,16 @@ async def _worker(args: argparse.Namespace, config: Config, out: TextIO) -> int:
             log.info("demo echo upstream on http://127.0.0.1:%d", port)
         # etcd first: its state (or the cached snapshot) is applied before serving.
         watch = await nursery.start(serve_etcd, server, args)
-        await nursery.start(serve_admin, server, args, watch)
+        state_file = file_state_path(args, config)
+        follower = None if state_file is None else StateFollower(server, state_file)
+        if follower is not None:
+            # The instances the state file keeps (routes and services are in
+            # ``config`` already): they serve until their ttl runs out.
+            follower.poll()
+        admin = await nursery.start(serve_admin, server, args, watch)
+        if follower is not None and not admin:
+            # Another worker owns the admin listener: follow its writes.
+            nursery.start_soon(follow_state, follower)
         for task in EXTRA_TASKS:
             nursery.start_soon(task, server, args)
         nursery.start_soon(_signals, server, args.config, args.stage)

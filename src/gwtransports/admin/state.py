@@ -15,20 +15,44 @@ as SQLite's rollback journal and etcd's snapshot files).
 At start-up :func:`overlay` puts the state file's routes and services in place of
 the config file's (a route deleted through the admin API stays deleted); the
 listeners, limits and the rest still come from the config file.
+
+Registered instances are kept too, under ``instances`` as
+``{service: {id: {url, weight, ttl, expires}}}``. ``expires`` is wall-clock time
+(Unix seconds, ``null`` without a ttl): the monotonic deadlines inside a gateway
+mean nothing to another process, while every worker of one machine shares the
+wall clock. So with ``gw serve --workers N`` every worker serves an instance
+registered through the one worker that owns the admin listener, and after a
+restart an instance keeps serving until its ttl runs out (its next heartbeat
+then finds it, instead of a 404 and a new registration).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gwcore import config as _config
 from gwcore.errors import ConfigError, FieldError
 
-__all__ = ["FORMAT", "load_state", "overlay", "save_state", "state_path", "state_payload"]
+__all__ = [
+    "FORMAT",
+    "Instances",
+    "load_state",
+    "overlay",
+    "save_state",
+    "state_path",
+    "state_payload",
+]
+
+#: Registered instances as the state file keeps them:
+#: ``{service: {id: {"url": str, "weight": int, "ttl": float | None,
+#: "expires": float | None}}}`` (``expires`` in wall-clock Unix seconds).
+Instances = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
 #: Version of the state file's layout, written into it so a later gateway can
 #: tell an old file from garbage.
@@ -56,19 +80,34 @@ def state_path(config: _config.Config, config_file: str | os.PathLike[str] | Non
     return Path(f"{config_file}.state.json")
 
 
-def state_payload(config: _config.Config) -> dict[str, Any]:
-    """The state file's content for ``config``: its routes and services, canonical."""
+def state_payload(config: _config.Config, instances: Instances | None = None) -> dict[str, Any]:
+    """The state file's content for ``config``: its routes and services, canonical,
+    and the registered ``instances`` when there are any."""
     data = _config.to_dict(config)
-    return {"format": FORMAT, "routes": data["routes"], "services": data["services"]}
+    payload = {"format": FORMAT, "routes": data["routes"], "services": data["services"]}
+    if instances:
+        payload["instances"] = {name: dict(table) for name, table in instances.items() if table}
+    return payload
 
 
-def save_state(path: Path, config: _config.Config) -> None:
-    """Write the state file atomically and durably (blocking; run it in a thread).
+def save_state(
+    path: Path, config: _config.Config, instances: Instances | None = None, *, durable: bool = True
+) -> None:
+    """Write the state file atomically (blocking; run it in a thread).
+
+    Args:
+        path: The state file.
+        config: Its routes and services are written.
+        instances: Registered instances to keep beside them.
+        durable: ``fsync`` the file and its directory before returning. A
+            heartbeat, which only moves an expiry that the next heartbeat moves
+            again, is written without, so frequent heartbeats cost no disk flush.
 
     Raises:
         OSError: The file could not be written; the previous file is intact.
     """
-    data = json.dumps(state_payload(config), indent=2, sort_keys=True).encode() + b"\n"
+    payload = state_payload(config, instances)
+    data = json.dumps(payload, indent=2, sort_keys=True).encode() + b"\n"
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -76,11 +115,14 @@ def save_state(path: Path, config: _config.Config) -> None:
         with os.fdopen(fd, "wb") as tmp:
             tmp.write(data)
             tmp.flush()
-            os.fsync(tmp.fileno())
+            if durable:
+                os.fsync(tmp.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    if not durable:
+        return
     # The rename itself lives in the directory; without this fsync a power cut
     # could bring the old file back.
     dir_fd = os.open(directory, os.O_RDONLY)
@@ -94,7 +136,8 @@ def load_state(path: Path) -> dict[str, Any] | None:
     """Read the state file.
 
     Returns:
-        ``{"routes": {...}, "services": {...}}``, or ``None`` when there is no file.
+        ``{"routes": {...}, "services": {...}, "instances": {...}}`` (``instances``
+        empty when the file keeps none), or ``None`` when there is no file.
 
     Raises:
         ConfigError: The file exists but is not a state file (named in the error,
@@ -114,7 +157,39 @@ def load_state(path: Path) -> dict[str, Any] | None:
     routes, services = data.get("routes"), data.get("services")
     if not isinstance(routes, dict) or not isinstance(services, dict):
         raise ConfigError([FieldError(str(path), "routes and services must be objects")])
-    return {"routes": routes, "services": services}
+    instances = data.get("instances", {})
+    problem = _instances_problem(instances)
+    if problem:
+        raise ConfigError([FieldError(f"{path}: instances", problem)])
+    return {"routes": routes, "services": services, "instances": instances}
+
+
+def _number_or_null(value: object) -> bool:
+    if value is None:
+        return True
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _instances_problem(instances: object) -> str | None:
+    """What is wrong with a state file's ``instances``, or ``None``."""
+    if not isinstance(instances, dict):
+        return "must be an object {service: {id: {url, weight, ttl, expires}}}"
+    for service, table in instances.items():
+        if not isinstance(table, dict):
+            return f"{service}: must be an object {{id: {{url, weight, ttl, expires}}}}"
+        for ident, entry in table.items():
+            where = f"{service}.{ident}"
+            if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+                return f"{where}: must be an object with a url"
+            weight = entry.get("weight", 1)
+            if not isinstance(weight, int) or isinstance(weight, bool) or weight < 0:
+                return f"{where}.weight: must be an integer >= 0"
+            ttl = entry.get("ttl")
+            if not _number_or_null(ttl) or (ttl is not None and ttl <= 0):
+                return f"{where}.ttl: must be a number > 0 or null"
+            if not _number_or_null(entry.get("expires")):
+                return f"{where}.expires: must be a number or null"
+    return None
 
 
 def overlay(config: _config.Config, state: dict[str, Any] | None) -> _config.Config:

@@ -10,19 +10,27 @@ gateways started without a config file and for tests.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio.to_thread
 
 from gwcore.config import Config
+from gwcore.errors import ConfigError
 from gwcore.events import Change, InstanceDeregistered, InstanceHeartbeat, InstanceRegistered
 from gwtransports.admin.handlers import StoreStatus
-from gwtransports.admin.state import save_state
+from gwtransports.admin.state import load_state, save_state
 
 __all__ = ["FileStore", "MemoryStore", "Store", "StoreFailed"]
 
 _INSTANCE_CHANGES = (InstanceRegistered, InstanceHeartbeat, InstanceDeregistered)
+
+
+def _alive(entry: dict[str, Any], now: float) -> bool:
+    expires = entry.get("expires")
+    return expires is None or expires > now
 
 
 class StoreFailed(Exception):
@@ -71,18 +79,33 @@ class MemoryStore:
 
 
 class FileStore:
-    """Writes every route and service to the state file after each admin write.
+    """Writes every route, service and registered instance to the state file
+    after each admin write.
+
+    Instances are kept with their expiry in wall-clock time, so that the other
+    workers of ``gw serve --workers N`` (which follow the file) and a restarted
+    gateway serve them until their ttl runs out.
 
     Args:
         path: The state file (see :func:`gwtransports.admin.state.state_path`).
+            The instances it already keeps are carried on.
+        clock: Wall clock for instance expiry (``time.time``; tests pass their own).
     """
 
     kind = "file"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
+        self._clock = clock
         self._failing_since: float | None = None
         self._lock = anyio.Lock()
+        self.instances: dict[str, dict[str, dict[str, Any]]] = {}
+        try:
+            stored = load_state(path)
+        except ConfigError:
+            stored = None  # the gateway refused to start on it already, or it is new
+        if stored is not None:
+            self.instances = {k: dict(v) for k, v in stored["instances"].items()}
 
     def status(self) -> StoreStatus:
         return StoreStatus(
@@ -93,17 +116,42 @@ class FileStore:
         )
 
     async def persist(self, before: Config, after: Config, change: Change, changed: bool) -> None:
-        if not changed or isinstance(change, _INSTANCE_CHANGES):
-            # Instances are not kept across restarts: their heartbeat gets 404
-            # from a restarted gateway and they register again.
+        # An instance change is written even when routing did not change: a
+        # heartbeat or a repeated registration moves the expiry other workers see.
+        if not changed and not isinstance(change, _INSTANCE_CHANGES):
             return
         # One writer at a time: two overlapping renames could otherwise leave the
         # older snapshot as the final file.
         async with self._lock:
+            instances = self._instances_after(change)
+            write = partial(save_state, durable=not isinstance(change, InstanceHeartbeat))
             try:
-                await anyio.to_thread.run_sync(save_state, self.path, after)
+                await anyio.to_thread.run_sync(write, self.path, after, instances)
             except OSError as exc:
                 if self._failing_since is None:
                     self._failing_since = time.time()
                 raise StoreFailed(f"state file {self.path}: {exc.strerror or exc}") from exc
             self._failing_since = None
+            self.instances = instances
+
+    def _instances_after(self, change: Change) -> dict[str, dict[str, dict[str, Any]]]:
+        """The instances to keep once ``change`` is made (expired ones dropped)."""
+        now = self._clock()
+        kept = {
+            service: {k: v for k, v in table.items() if _alive(v, now)}
+            for service, table in self.instances.items()
+        }
+        match change:
+            case InstanceRegistered(service=service, instance=ident, url=url, weight=w, ttl=ttl):
+                expires = None if ttl is None else now + ttl
+                entry: dict[str, Any] = {"url": url, "weight": w, "ttl": ttl, "expires": expires}
+                kept.setdefault(service, {})[ident] = entry
+            case InstanceHeartbeat(service=service, instance=ident):
+                found = kept.get(service, {}).get(ident)
+                if found is not None and found.get("ttl") is not None:
+                    kept[service][ident] = {**found, "expires": now + found["ttl"]}
+            case InstanceDeregistered(service=service, instance=ident):
+                kept.get(service, {}).pop(ident, None)
+            case _:
+                pass
+        return {service: table for service, table in kept.items() if table}

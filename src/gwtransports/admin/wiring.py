@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import Path
 from typing import Protocol
 
 import trio
@@ -32,6 +33,7 @@ from gwtransports.admin.store import FileStore, MemoryStore, Store
 __all__ = [
     "ServerTarget",
     "check_admin_security",
+    "file_state_path",
     "make_store",
     "serve_admin",
     "startup_config",
@@ -115,6 +117,18 @@ def _etcd_store(args: argparse.Namespace, config: Config, etcd_watch: object) ->
     settings, prefix = found
     follower = etcd_watch if hasattr(etcd_watch, "status") else None
     return EtcdStore(EtcdWriter(settings, prefix=prefix), follower)  # type: ignore[arg-type]
+
+
+def file_state_path(args: argparse.Namespace, config: Config) -> Path | None:
+    """The state file admin writes go to, or ``None`` when they go elsewhere
+    (etcd with ``--etcd`` and a prefix; memory without a config file)."""
+    if getattr(args, "etcd", None):
+        from gwtransports.trio.etcd_watch import settings_from_args  # noqa: PLC0415
+
+        found = settings_from_args(args, config)
+        if found is not None and found[1] is not None:
+            return None
+    return state_path(config, args.config)
 
 
 def make_store(config: Config, config_file: str | os.PathLike[str] | None) -> Store:
