@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -27,10 +29,36 @@ import yaml
 from gwcore.config import Config, from_dict, to_dict
 from gwcore.errors import ConfigError, FieldError
 
-__all__ = ["ConfigFileError", "dump_yaml", "load_config_file"]
+__all__ = ["ConfigFileError", "Problem", "dump_yaml", "field_lines", "load_config_file"]
 
 # A field path's next step: ".key" (keys may contain dots, see _find) or "[3]".
 _INDEX_RE = re.compile(r"\[(\d+)\]")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem of a config file, where it is.
+
+    Attributes:
+        file: The file as given.
+        path: Field path (``routes.a.prefix``); empty for the whole file.
+        message: What is wrong.
+        line: Line number in the file, or ``None`` when unknown.
+    """
+
+    file: str
+    path: str
+    message: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        """``FILE:LINE: PATH: MESSAGE`` (line and path left out when unknown)."""
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+    def to_json(self) -> dict[str, str | int | None]:
+        """``{"path", "message", "line"}`` for ``--json`` output."""
+        return {"path": self.path, "message": self.message, "line": self.line}
 
 
 class ConfigFileError(Exception):
@@ -58,6 +86,23 @@ class ConfigFileError(Exception):
         self.file = file
         self.errors = errors
         self.lines = lines
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        """Every problem, one each, with its path and line: the field errors, or
+        for an unreadable file or a syntax error the one message (its line taken
+        from the ``FILE:LINE:`` the message starts with)."""
+        if self.errors:
+            lines = self.lines or (None,) * len(self.errors)
+            return tuple(
+                Problem(self.file, e.path, e.message, line)
+                for e, line in zip(self.errors, lines, strict=False)
+            )
+        rest = str(self).removeprefix(f"{self.file}:").strip()
+        number, sep, text = rest.partition(":")
+        if sep and number.isdigit():
+            return (Problem(self.file, "", text.strip(), int(number)),)
+        return (Problem(self.file, "", rest),)
 
 
 def load_config_file(path: str | os.PathLike[str]) -> Config:
@@ -180,6 +225,18 @@ def _duplicates(
         for position, item in enumerate(node.value):
             problems.extend(_duplicates(item, f"{path}[{position}]", seen))
     return problems
+
+
+def field_lines(path: str | os.PathLike[str], fields: Sequence[str]) -> tuple[int | None, ...]:
+    """The line of each field path in a config file (``routes.a`` -> the line of
+    the key ``a`` under ``routes``), for problems found after loading it (route
+    ties, shadowed routes). ``None`` for every field when the file does not parse.
+    """
+    try:
+        root = _compose(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, RecursionError):
+        root = None
+    return tuple(None if root is None else _line(root, field) for field in fields)
 
 
 def _line(root: yaml.Node, path: str) -> int | None:

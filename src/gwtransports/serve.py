@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import trio
 
 from gwcore.config import Config
-from gwcore.errors import ConfigError
+from gwcore.errors import ConfigError, FieldError
 from gwcore.events import ConfigReplaced
 from gwcore.gateway import Gateway
 from gwtransports._accesslog import AccessLog
@@ -76,7 +76,9 @@ def load_config(path: str) -> Config:
     """Read a config file (YAML or JSON).
 
     Raises:
-        ConfigError: The file is invalid (the message names the file and field).
+        ConfigError: The file is invalid: one error per problem, each reading
+            ``FILE:LINE: PATH: MESSAGE`` (file and line, as the field path alone
+            would not say where to look).
         OSError: The file cannot be read.
     """
     try:
@@ -91,7 +93,8 @@ def load_config(path: str) -> Config:
     try:
         return configfile.load_config_file(path)
     except configfile.ConfigFileError as exc:
-        raise ConfigError(str(exc)) from None
+        # One error per problem, each ``FILE:LINE: PATH: MESSAGE``.
+        raise ConfigError([FieldError("", str(p)) for p in exc.problems]) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,7 +109,11 @@ def run(args: argparse.Namespace) -> int:
         # Admin writes kept in the state file, and --stage, apply on top.
         config = startup_config(config, args.config, args.stage)
         check_admin_security(config)
-    except (ConfigError, OSError) as exc:
+    except ConfigError as exc:
+        for error in exc.errors:
+            print(f"gw serve: {error}", file=sys.stderr)
+        return 1
+    except OSError as exc:
         print(f"gw serve: {exc}", file=sys.stderr)
         return 1
     if args.workers > 1:

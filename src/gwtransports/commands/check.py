@@ -1,8 +1,11 @@
 """``gw check -c FILE``: validate a config file without running anything.
 
-Prints every error with its field path, route conflicts (ties the router refuses),
-and shadowed routes (routes that can never win a request) as warnings. Exits 1
-when the file is invalid, 0 otherwise (warnings included).
+Prints every problem on a line of its own, ``FILE:LINE: PATH: MESSAGE`` (on
+stderr): field errors, unreadable files and syntax errors, and route conflicts
+(ties the router refuses). Shadowed routes (routes that can never win a request)
+are warnings, ``FILE:LINE: warning: PATH: MESSAGE`` (on stdout). ``--json``
+gives ``{"file", "ok", "errors": [{"path", "message", "line"}], "warnings": [...]}``.
+Exits 1 when the file is invalid, 0 otherwise (warnings included).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from gwcore.gateway import Gateway
 from gwcore.routes import RouteTable
 from gwtransports import configfile
 from gwtransports.commands._client import print_data
+from gwtransports.configfile import Problem
 
 __all__ = ["add_arguments", "load", "run"]
 
@@ -30,65 +34,60 @@ def load(path: str) -> Config:
     """Read a config file (YAML or JSON) and validate it.
 
     Raises:
-        ConfigError: Invalid file; each message is ``FILE[:LINE]: path: message``.
+        ConfigError: Invalid file; each error reads ``FILE[:LINE]: PATH: MESSAGE``.
         OSError: Unreadable file.
     """
     try:
         config: Config = configfile.load_config_file(path)
     except configfile.ConfigFileError as exc:
-        raise ConfigError(
-            [FieldError("", line) for line in str(exc).splitlines() if line.strip()]
-        ) from None
+        raise ConfigError([FieldError("", str(p)) for p in exc.problems]) from None
     return config
 
 
-def _whole_file_error(path: str, message: str) -> dict[str, Any]:
-    """``FILE[:LINE]: message`` (unreadable file, syntax error) as a report entry."""
-    rest = message.removeprefix(f"{path}:").strip()
-    number, sep, text = rest.partition(":")
-    if sep and number.isdigit():
-        return {"path": "", "message": text.strip(), "line": int(number)}
-    return {"path": "", "message": rest, "line": None}
+def _located(path: str, found: list[tuple[str, str]]) -> list[Problem]:
+    """Problems found after loading (ties, shadowed routes), with their lines."""
+    lines = configfile.field_lines(path, [field for field, _ in found])
+    return [
+        Problem(path, field, message, line)
+        for (field, message), line in zip(found, lines, strict=True)
+    ]
 
 
-def _report(path: str) -> dict[str, Any]:
-    report: dict[str, Any] = {"file": path, "ok": False, "errors": [], "warnings": []}
+def _report(path: str) -> tuple[list[Problem], list[Problem], Config | None]:
+    """The file's errors, warnings and (when valid) config."""
     try:
         config = configfile.load_config_file(path)
         Gateway(config)  # the router's conflicts (ties) and resolution errors
     except configfile.ConfigFileError as exc:
-        lines = exc.lines or (None,) * len(exc.errors)
-        report["errors"] = [
-            {"path": e.path, "message": e.message, "line": line}
-            for e, line in zip(exc.errors, lines, strict=False)
-        ] or [_whole_file_error(path, str(exc))]
-        return report
+        return list(exc.problems), [], None
     except ConfigError as exc:
-        report["errors"] = [
-            {"path": e.path, "message": e.message, "line": None} for e in exc.errors
-        ]
-        return report
+        return _located(path, [(e.path, e.message) for e in exc.errors]), [], None
+    shadowed = []
     for entry in RouteTable.compile(config.routes.values()).shadowed():
         by = ", ".join(entry.by) if entry.by else "nothing: it accepts no request"
-        report["warnings"].append(
-            {"path": f"routes.{entry.route.name}", "message": f"shadowed by {by}"}
-        )
-    report.update(ok=True, routes=len(config.routes), services=len(config.services))
-    return report
+        shadowed.append((f"routes.{entry.route.name}", f"shadowed by {by}"))
+    return [], _located(path, shadowed), config
 
 
 def run(args: argparse.Namespace) -> int:
-    report = _report(args.config)
+    errors, warnings, config = _report(args.config)
     if args.json:
+        report: dict[str, Any] = {
+            "file": args.config,
+            "ok": config is not None,
+            "errors": [p.to_json() for p in errors],
+            "warnings": [p.to_json() for p in warnings],
+        }
+        if config is not None:
+            report.update(routes=len(config.routes), services=len(config.services))
         print_data(report, True)
-        return 0 if report["ok"] else 1
-    for error in report["errors"]:
-        line = f":{error['line']}" if error["line"] else ""
-        where = f"{error['path']}: " if error["path"] else ""
-        print(f"{args.config}{line}: error: {where}{error['message']}", file=sys.stderr)
-    for warning in report["warnings"]:
-        print(f"{args.config}: warning: {warning['path']}: {warning['message']}")
-    if not report["ok"]:
+        return 0 if config is not None else 1
+    for problem in errors:
+        print(problem, file=sys.stderr)
+    for problem in warnings:
+        where = f"{problem.file}:{problem.line}" if problem.line else problem.file
+        print(f"{where}: warning: {problem.path}: {problem.message}")
+    if config is None:
         return 1
-    print(f"{args.config}: ok ({report['routes']} routes, {report['services']} services)")
+    print(f"{args.config}: ok ({len(config.routes)} routes, {len(config.services)} services)")
     return 0
