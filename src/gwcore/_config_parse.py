@@ -18,40 +18,36 @@ from gwcore._config_entries import read_route, read_service
 from gwcore._config_fields import (
     Errors,
     Section,
-    as_list,
     check_name,
     choice,
-    duration,
     index,
-    integer,
     join,
     key_text,
     named_entries,
     optional,
-    size,
     string,
     type_name,
+)
+from gwcore._config_server_parse import (
+    ETCD_KEYS,
+    read_admin,
+    read_etcd,
+    read_limits,
+    read_listeners,
+    read_timeouts,
 )
 from gwcore._config_syntax import (
     VARIABLE_RE,
     check_endpoint_url,
-    check_http_url,
-    parse_address,
     stage_references,
     substitute,
 )
 from gwcore._frozen import FrozenDict
 from gwcore.config import (
-    Admin,
     Config,
-    Etcd,
-    Limits,
-    Listener,
     Route,
-    ServerTimeouts,
     Service,
     Stage,
-    Tls,
 )
 from gwcore.errors import ConfigError, FieldError
 
@@ -69,8 +65,6 @@ TOP_KEYS = (
     "access_log",
 )
 ACCESS_LOG_FORMATS = ("text", "json", "off")
-_TLS_KEYS = ("cert", "key", "client_ca")
-_ETCD_KEYS = ("endpoints", "prefix", "resync", "user", "password", "ca", "cert", "key")
 
 __all__ = [
     "TOP_KEYS",
@@ -236,8 +230,8 @@ def _read_config(data: object, errors: Errors) -> Config:
     default = Config()
     etcd = top.raw("etcd")
     return Config(
-        listen=_listeners(top) if top.has("listen") else default.listen,
-        admin=_admin(top.child("admin", ("listen", "token", "tls"))),
+        listen=read_listeners(top) if top.has("listen") else default.listen,
+        admin=read_admin(top.child("admin", ("listen", "token", "tls"))),
         stage=top.get("stage", None, optional(string())),
         stages=FrozenDict(
             (name, _stage(body, join("stages", name), errors))
@@ -251,70 +245,17 @@ def _read_config(data: object, errors: Errors) -> Config:
             (name, read_route(name, body, join("routes", name), errors))
             for name, body in named_entries(top.raw("routes"), "routes", errors, "route")
         ),
-        limits=_limits(
+        limits=read_limits(
             top.child(
                 "limits", ("max_request_line", "max_header_bytes", "max_body", "max_connections")
             )
         ),
-        timeouts=_timeouts(
+        timeouts=read_timeouts(
             top.child("timeouts", ("header_read", "idle", "connect", "response", "grace"))
         ),
-        etcd=None if etcd is None else _etcd(top.child("etcd", _ETCD_KEYS)),
+        etcd=None if etcd is None else read_etcd(top.child("etcd", ETCD_KEYS)),
         state=top.get("state", None, optional(string())),
         access_log=top.get("access_log", "text", choice(ACCESS_LOG_FORMATS)),
-    )
-
-
-def _listeners(top: Section) -> tuple[Listener, ...]:
-    raw = top.raw("listen")
-    if isinstance(raw, str):
-        return (_listener(raw, top.at("listen"), top.errors),)
-    items: list[object] = top.get("listen", [], as_list)
-    if raw == []:
-        top.error("listen", "needs at least one address, like 127.0.0.1:8080")
-    return tuple(
-        _listener(item, index(top.at("listen"), i), top.errors) for i, item in enumerate(items)
-    )
-
-
-def _listener(value: object, path: str, errors: Errors) -> Listener:
-    if isinstance(value, str):
-        # The short form: the problem belongs to the list item itself.
-        try:
-            host, port = _address(value)
-        except ValueError as exc:
-            errors.append(FieldError(path, str(exc)))
-            return Listener(host="127.0.0.1", port=8080)
-        return Listener(host=host, port=port)
-    section = Section(value, path, errors, ("address", "tls"), required=("address",))
-    host, port = section.get("address", ("127.0.0.1", 8080), _address)
-    return Listener(host=host, port=port, tls=_tls(section, "tls"))
-
-
-def _address(value: object) -> tuple[str, int]:
-    return parse_address(string()(value))
-
-
-def _tls(parent: Section, key: str) -> Tls | None:
-    if parent.raw(key) is None:
-        return None
-    section = Section(
-        parent.raw(key), parent.at(key), parent.errors, _TLS_KEYS, required=("cert", "key")
-    )
-    return Tls(
-        cert=section.get("cert", "", string()),
-        key=section.get("key", "", string()),
-        client_ca=section.get("client_ca", None, optional(string())),
-    )
-
-
-def _admin(section: Section) -> Admin:
-    default = Admin().listen
-    host, port = section.get("listen", (default.host, default.port), _address)
-    return Admin(
-        listen=Listener(host=host, port=port),
-        token=section.get("token", None, optional(string())),
-        tls=_tls(section, "tls"),
     )
 
 
@@ -333,71 +274,3 @@ def _stage(body: object, path: str, errors: Errors) -> Stage:
         else:
             variables[name] = value
     return Stage(variables=FrozenDict(variables))
-
-
-def _limits(section: Section) -> Limits:
-    default = Limits()
-    return Limits(
-        max_request_line=section.get("max_request_line", default.max_request_line, size(low=1)),
-        max_header_bytes=section.get("max_header_bytes", default.max_header_bytes, size(low=1)),
-        max_body=section.get("max_body", default.max_body, _optional_size),
-        max_connections=section.get("max_connections", default.max_connections, integer(1, 10**6)),
-    )
-
-
-def _optional_size(value: object) -> int | None:
-    return None if value in (None, "unlimited") else size()(value)
-
-
-def _timeouts(section: Section) -> ServerTimeouts:
-    default = ServerTimeouts()
-    positive = duration()
-    return ServerTimeouts(
-        header_read=section.get("header_read", default.header_read, positive),
-        idle=section.get("idle", default.idle, positive),
-        connect=section.get("connect", default.connect, positive),
-        response=section.get("response", default.response, positive),
-        grace=section.get("grace", default.grace, duration(zero=True)),
-    )
-
-
-def _etcd(section: Section) -> Etcd:
-    default = Etcd()
-    if section.ok and not section.has("endpoints"):
-        section.error("endpoints", "is required, like [http://127.0.0.1:2379]")
-    etcd = Etcd(
-        endpoints=_etcd_endpoints(section),
-        prefix=section.get("prefix", default.prefix, _etcd_prefix),
-        resync=section.get("resync", default.resync, duration()),
-        user=section.get("user", None, optional(string())),
-        password=section.get("password", None, optional(string())),
-        ca=section.get("ca", None, optional(string())),
-        cert=section.get("cert", None, optional(string())),
-        key=section.get("key", None, optional(string())),
-    )
-    if (etcd.cert is None) != (etcd.key is None):
-        section.error("cert" if etcd.cert is None else "key", "cert and key go together")
-    if etcd.password is not None and etcd.user is None:
-        section.error("user", "is required with a password")
-    return etcd
-
-
-def _etcd_endpoints(section: Section) -> tuple[str, ...]:
-    raw = section.raw("endpoints")
-    if isinstance(raw, str):
-        # The comma-separated form of etcdctl's --endpoints.
-        return section.get("endpoints", (), lambda _: tuple(map(_etcd_url, raw.split(","))))
-    if raw == []:
-        section.error("endpoints", "needs at least one URL, like http://127.0.0.1:2379")
-    return tuple(section.each("endpoints", _etcd_url))
-
-
-def _etcd_url(value: object) -> str:
-    return check_http_url(string()(value).strip(), path=False)
-
-
-def _etcd_prefix(value: object) -> str:
-    prefix = string()(value)
-    if not (prefix.startswith("/") and prefix.endswith("/")):
-        raise ValueError("must start and end with '/', like /gw/")
-    return prefix
