@@ -18,16 +18,17 @@ It adds what the gateway needs around the library and nothing more:
   fail-over between them.
 
 Every method blocks (gRPC); the trio side calls them from a worker thread.
+:class:`EtcdSettings`, :class:`EtcdFailure` and :data:`PASSWORD_ENV` live in
+:mod:`gwtransports._etcd_settings` (no gRPC needed to build settings) and are
+re-exported here, their import path.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,12 +37,9 @@ import etcd3.exceptions
 import grpc
 from etcd3.client import EtcdTokenCallCredentials
 
-from gwcore.config import Etcd
+from gwtransports._etcd_settings import PASSWORD_ENV, EtcdFailure, EtcdSettings
 
-__all__ = ["EtcdClient", "EtcdFailure", "EtcdSettings", "describe"]
-
-#: Environment variable the etcd password is read from when the config has none.
-PASSWORD_ENV = "GW_ETCD_PASSWORD"
+__all__ = ["PASSWORD_ENV", "EtcdClient", "EtcdFailure", "EtcdSettings", "describe"]
 
 # gRPC keepalive pings notice a silently dead connection (a partition rather than a
 # refused port) on a watch stream that would otherwise wait forever. etcd's default
@@ -51,70 +49,6 @@ _GRPC_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
 ]
-
-
-class EtcdFailure(Exception):
-    """etcd could not do what was asked (down, refused, timed out, denied).
-
-    Attributes:
-        reason: Short cause for logs and health output.
-        auth: The failure is an authentication one (bad credentials or a token
-            that could not be renewed); reconnecting alone will not help.
-    """
-
-    def __init__(self, reason: str, *, auth: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.auth = auth
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EtcdSettings:
-    """How to reach etcd.
-
-    Attributes:
-        endpoints: ``http(s)://host:port`` URLs; ``https`` ones need ``ca``.
-        user: User for etcd auth, or ``None``.
-        password: Its password.
-        ca: CA file (PEM) verifying etcd's certificate.
-        cert: Client certificate file (PEM), with ``key``.
-        key: Client key file (PEM).
-        timeout: Seconds any single call may take.
-    """
-
-    endpoints: tuple[str, ...]
-    user: str | None = None
-    password: str | None = None
-    ca: str | None = None
-    cert: str | None = None
-    key: str | None = None
-    timeout: float = 3.0
-
-    @classmethod
-    def from_config(
-        cls, etcd: Etcd, *, environ: Mapping[str, str] | None = None, timeout: float = 3.0
-    ) -> EtcdSettings:
-        """Build settings from the config's ``etcd:`` section.
-
-        Args:
-            etcd: The section.
-            environ: Where ``GW_ETCD_PASSWORD`` is looked up (``os.environ``).
-            timeout: Seconds any single call may take.
-
-        Returns:
-            The settings.
-        """
-        env = os.environ if environ is None else environ
-        password = etcd.password if etcd.password is not None else env.get(PASSWORD_ENV)
-        return cls(
-            endpoints=etcd.endpoints,
-            user=etcd.user,
-            password=password if etcd.user is not None else None,
-            ca=etcd.ca,
-            cert=etcd.cert,
-            key=etcd.key,
-            timeout=timeout,
-        )
 
 
 def _is_auth_error(exc: BaseException) -> bool:
