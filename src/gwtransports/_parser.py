@@ -162,6 +162,20 @@ def _plain(headers: h11._headers.Headers) -> Headers:
     return [(name, value) for _, name, value in full]
 
 
+def _h11_headers(headers: Headers, lower: bool) -> h11._headers.Headers:
+    """A checked header list as h11's own ``Headers``, which h11 then takes as is.
+
+    Handing h11 a plain list makes it rebuild the list field by field
+    (lower-casing names, re-checking framing values) on every message; the
+    headers given here were parsed by h11 or made by the gateway, so that work
+    is done already. ``lower``: names may carry upper case (h11 matches
+    ``Connection``, ``Content-Length`` and friends on the lower-cased name).
+    """
+    if lower:
+        return h11._headers.Headers([(n, n.lower(), v) for n, v in headers])
+    return h11._headers.Headers([(n, n, v) for n, v in headers])
+
+
 def _map_h11_error(exc: h11.ProtocolError) -> ParseError:
     return ParseError(str(exc) or "malformed request", exc.error_status_hint)
 
@@ -209,10 +223,19 @@ class H11ServerParser:
         """Serialise a response head.
 
         Args:
-            checked: The headers were already validated (they come from a parser,
-                or were checked by the caller): skip h11's per-field regex checks.
+            checked: The headers were already validated and their names are
+                lower case (they come from a parser, or were checked by the
+                caller): skip h11's per-field checks and its copy of the list.
         """
-        ev = h11.Response(status_code=status, headers=headers, reason=reason, _parsed=checked)
+        if checked:
+            ev = h11.Response(
+                status_code=status,
+                headers=_h11_headers(headers, False),
+                reason=reason,
+                _parsed=True,
+            )
+        else:
+            ev = h11.Response(status_code=status, headers=headers, reason=reason)
         return self._conn.send(ev) or b""
 
     def send_continue(self) -> bytes:
@@ -295,8 +318,18 @@ class H11ClientParser:
     def send_request(
         self, method: bytes, target: bytes, headers: Headers, *, checked: bool = False
     ) -> bytes:
-        """Serialise a request head (``checked``: as for ``send_response``)."""
-        ev = h11.Request(method=method, target=target, headers=headers, _parsed=checked)
+        """Serialise a request head.
+
+        Args:
+            checked: The header values were already validated (no CR, LF or
+                NUL; framing fields made by the caller): skip h11's per-field
+                checks and its copy of the list. Names may carry upper case.
+        """
+        if checked:
+            fields = _h11_headers(headers, True)
+            ev = h11.Request(method=method, target=target, headers=fields, _parsed=True)
+        else:
+            ev = h11.Request(method=method, target=target, headers=headers)
         return self._conn.send(ev) or b""
 
     def send_data(self, data: bytes | bytearray) -> bytes:
