@@ -40,7 +40,6 @@ __all__ = [
     "accepts",
     "base",
     "check_route",
-    "deepest",
     "header_map",
     "headers_match",
     "host_key",
@@ -91,14 +90,6 @@ class Entry(dict[str, Route]):
                 break
             for method in route.methods:
                 self.setdefault(method, route)
-
-
-def deepest(prefixes: dict[str, Entry], path: str) -> Entry | None:
-    """The entry of the longest prefix of ``path`` (on whole segments), if any."""
-    probe = path
-    while (entry := prefixes.get(probe)) is None and probe:
-        probe = probe[: probe.rfind("/")]
-    return entry
 
 
 def _entry_order(route: Route) -> tuple[int, int, str]:

@@ -22,11 +22,14 @@ request fail: with :class:`MethodNotAllowed` (405) when some matching route
 accepts the headers but not the method (``allowed`` lists the methods those
 routes take), with :class:`NoRouteError` (404) otherwise.
 
-Cost: :meth:`RouteTable.match` looks the host up in a dict (and its wildcard
-suffixes, when the table has wildcards), then looks the path up in that host's
-prefix dict deepest prefix first, and picks the winner of the first entry found
-with one more dict lookup by method. Nothing depends on the number of routes;
-see :mod:`gwcore._index` and ``benchmarks/router.py``.
+Cost: :meth:`RouteTable.match` looks the raw Host value up in one dict that
+gives the prefix dicts it can match, best tier first (exact host, wildcard
+suffixes, no host; filled at compile for the exact hosts and remembered for other
+values as they come), then looks the path up in each deepest prefix first, and
+picks the winner of the first entry found with one more dict lookup by method.
+A miss raises a fresh :class:`NoRouteError` built without its ``__init__``.
+Nothing depends on the number of routes; see :mod:`gwcore._index` and
+``benchmarks/router.py``.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ from gwcore._index import (
     accepts,
     base,
     check_route,
-    deepest,
     header_map,
     headers_match,
     host_key,
@@ -62,11 +64,13 @@ _Prefixes = dict[str, Entry]
 class RouteTable:
     """A compiled, immutable set of routes. Build it with :meth:`compile`."""
 
-    __slots__ = ("_any", "_exact", "_routes", "_wild", "_wild_labels")
+    __slots__ = ("_any", "_exact", "_hosts", "_no_host", "_routes", "_wild", "_wild_labels")
     _exact: dict[str, _Prefixes]  # exact host -> its prefixes
     _wild: dict[str, _Prefixes]  # suffix ('example.com' for '*.example.com') -> prefixes
     _wild_labels: int  # fewest labels of a wildcard suffix ('example.com': 2)
     _any: _Prefixes  # routes without host
+    _no_host: tuple[_Prefixes, ...]  # the tiers of a request without host: (_any,) or ()
+    _hosts: dict[str, tuple[_Prefixes, ...]]  # Host value -> its tiers (_tiers_for)
     _routes: tuple[Route, ...]
 
     def __init__(self) -> None:
@@ -126,6 +130,8 @@ class RouteTable:
             raise ConfigError(errors)
         table._routes = tuple(sorted(by_name.values(), key=lambda route: route.name))
         table._wild_labels = min((s.count(".") + 1 for s in table._wild), default=0)
+        table._no_host = (table._any,) if table._any else ()
+        table._hosts = {key: table._tiers_of(key) for key in table._exact}
         return table
 
     def _prefixes_for(self, host: str | None) -> _Prefixes:
@@ -170,61 +176,51 @@ class RouteTable:
             MethodNotAllowed: Some route matches host, path and headers, but none
                 of them accepts the method (405); ``allowed`` lists their methods.
         """
-        # This is the hot path: the lookups of deepest() are written out for the
-        # exact-host and any-host tiers, and nothing is allocated but the path
-        # slices, until a decision needs more than the most specific entry.
-        key = ""
+        # This is the hot path: one dict lookup gives every tier of prefixes
+        # this Host value can match (see _tiers_for), and nothing is allocated
+        # but the path slices until a decision needs more than one entry.
         if host:
-            # Most clients send the host as routes hold it: try it unchanged
-            # first (a normal-form key normalises to itself, so this is safe).
-            key = host
-            prefixes = self._exact.get(key)
-            if prefixes is None:
-                key = host.lower()
-                if ":" in key or key[-1] == ".":
-                    key = host_key(key)
-                prefixes = self._exact.get(key)
-            if prefixes is not None:
-                probe = path
-                while (entry := prefixes.get(probe)) is None and probe:
-                    probe = probe[: probe.rfind("/")]
-                if entry is not None:
-                    route = entry.get(method, entry.default)
-                    return (
-                        route
-                        if route is not None
-                        else self._fallback(entry, method, key, path, headers)
-                    )
-            wild = self._wild
-            if wild:
-                # As _wild_tiers, without a generator.
-                labels = key.count(".")  # in the suffix after the first dot
-                dot = key.find(".", 1)
-                while dot > 0 and labels >= self._wild_labels:
-                    prefixes = wild.get(key[dot + 1 :])
-                    dot = key.find(".", dot + 1)
-                    labels -= 1
-                    if prefixes is None:
-                        continue
-                    entry = deepest(prefixes, path)
-                    if entry is not None:
-                        route = entry.get(method, entry.default)
-                        return (
-                            route
-                            if route is not None
-                            else self._fallback(entry, method, key, path, headers)
-                        )
-        probe = path
-        prefixes = self._any
-        while (entry := prefixes.get(probe)) is None and probe:
-            probe = probe[: probe.rfind("/")]
-        if entry is not None:
-            route = entry.get(method, entry.default)
-            return route if route is not None else self._fallback(entry, method, key, path, headers)
-        # _no_route(_NO_ROUTE), written out: every miss pays for it.
-        error = NoRouteError.__new__(NoRouteError, _NO_ROUTE)
-        error.reason = _NO_ROUTE
-        raise error
+            tiers = self._hosts.get(host)
+            if tiers is None:
+                tiers = self._tiers_for(host)
+        else:
+            tiers = self._no_host
+        for prefixes in tiers:
+            probe = path
+            while (entry := prefixes.get(probe)) is None and probe:
+                probe = probe[: probe.rfind("/")]
+            if entry is not None:
+                route = entry.get(method, entry.default)
+                if route is not None:
+                    return route
+                return self._fallback(entry, method, host_key(host) if host else "", path, headers)
+        # _no_route(_NO_ROUTE), written out. A fresh error per miss, never a shared
+        # one: raising stores traceback and context (and callers notes) on it.
+        raise _new_no_route(NoRouteError, _NO_ROUTE)
+
+    def _tiers_for(self, host: str) -> tuple[_Prefixes, ...]:
+        """The prefix dicts a raw, non-empty Host value can match, best tier first.
+
+        Remembered per raw value (as sent: any case, maybe a port) so that the
+        next request with it costs one dict lookup, hit or miss. The memo is
+        bounded: past the limit it restarts from the normal-form exact hosts,
+        so a client sending random hosts costs time, not memory.
+        """
+        key = host_key(host)
+        tiers = self._hosts.get(key)
+        if tiers is None:
+            tiers = self._tiers_of(key)
+        if len(self._hosts) >= max(HOST_MEMO, 2 * len(self._exact)):
+            self._hosts = {name: self._hosts[name] for name in self._exact}
+        self._hosts[host] = tiers
+        return tiers
+
+    def _tiers_of(self, key: str) -> tuple[_Prefixes, ...]:
+        """The non-empty prefix dicts a normal-form host can match, best first."""
+        exact = self._exact.get(key)
+        tiers = [] if exact is None else [exact]
+        tiers.extend(self._wild_tiers(key))
+        return (*tiers, *self._no_host)
 
     def _fallback(
         self,
@@ -386,15 +382,19 @@ class RouteTable:
 
 
 def _no_route(reason: str) -> NoRouteError:
-    """``NoRouteError(reason)``, built without running the generic constructor.
-
-    Every miss raises one; ``GatewayError.__init__`` (a Python-level ``super()``
-    chain) costs about 450 ns of a miss's ~1 µs. tests/gwcore/test_routes.py
-    checks that the result equals a constructed one.
-    """
-    error = NoRouteError.__new__(NoRouteError, reason)
-    error.reason = reason
+    """``NoRouteError(reason)``, built without ``GatewayError.__init__`` (a
+    Python-level ``super()`` chain of about 0.45 µs); for the common reason, the
+    instance attribute is left out too (0.3 µs: it creates the instance dict).
+    tests/gwcore/test_routes.py checks that both equal a constructed error."""
+    error = _new_no_route(NoRouteError, reason)
+    if reason != _NO_ROUTE:
+        error.reason = reason
     return error
 
 
-_NO_ROUTE = "no route matches this host and path"
+_NO_ROUTE = NoRouteError.reason
+_new_no_route = NoRouteError.__new__
+
+#: The memo of Host values (RouteTable._tiers_for) restarts past this many
+#: entries, or twice the number of exact hosts when that is more.
+HOST_MEMO = 4096

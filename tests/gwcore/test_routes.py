@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import gwcore.routes
 from gwcore.config import Backend, Route
 from gwcore.errors import ConfigError, MethodNotAllowed, NoRouteError, RequestError
 from gwcore.routes import MAX_TIES_REPORTED, Explanation, Outcome, RouteTable, _no_route
@@ -404,8 +405,9 @@ def test_no_route() -> None:
     assert caught.value.status_hint == 404
 
 
-def test_fast_no_route_error_equals_a_constructed_one() -> None:
-    fast, built = _no_route("why"), NoRouteError("why")
+@pytest.mark.parametrize("reason", ["why", "no route matches this host and path"])
+def test_fast_no_route_error_equals_a_constructed_one(reason: str) -> None:
+    fast, built = _no_route(reason), NoRouteError(reason)
     assert (
         type(fast),
         fast.args,
@@ -485,6 +487,48 @@ def test_fallback_with_header_routes_in_the_most_specific_entry() -> None:
     )
     assert table.match("GET", "h", "/a", [("x-canary", "1")]).name == "canary"
     assert table.match("GET", "h", "/a").name == "stable"
+
+
+def test_every_miss_raises_a_fresh_error() -> None:
+    table = RouteTable.compile([route("a", "/a", host="h.example.com")])
+    caught = []
+    for _ in range(2):
+        with pytest.raises(NoRouteError) as raised:
+            table.match("GET", "other.example.com", "/b")
+        caught.append(raised.value)
+    assert caught[0] is not caught[1]
+    reason = "no route matches this host and path"
+    assert [(e.reason, e.args, str(e)) for e in caught] == [(reason, (reason,), reason)] * 2
+
+
+@pytest.mark.parametrize("host", [None, "", "other.example.com", "h.example.com.:80"])
+def test_a_table_of_host_routes_only(host: str | None) -> None:
+    table = RouteTable.compile([route("a", "/a", host="h.example.com")])
+    if host == "h.example.com.:80":
+        assert table.match("GET", host, "/a/x").name == "a"
+        assert table.match("GET", "H.EXAMPLE.COM", "/a").name == "a"
+    else:
+        with pytest.raises(NoRouteError):
+            table.match("GET", host, "/a/x")
+
+
+def test_host_memo_is_bounded_and_changes_no_decision(monkeypatch: pytest.MonkeyPatch) -> None:
+
+    monkeypatch.setattr(gwcore.routes, "HOST_MEMO", 4)
+    table = RouteTable.compile(
+        [
+            route("exact", "/a", host="x.example.com"),
+            route("wild", "/a", host="*.example.com"),
+            route("any", "/"),
+        ]
+    )
+    expected = {"X.EXAMPLE.COM": "exact", "x.example.com:1": "exact", "y.example.com": "wild"}
+    for round_ in range(3):
+        for number in range(10):
+            assert table.match("GET", f"h{number}.example.org", "/a").name == "any"
+            for host, name in expected.items():
+                assert table.match("GET", host, "/a/b").name == name, (round_, host)
+            assert len(table._hosts) <= 4  # the memo's bound is the point
 
 
 # --- compile errors ----------------------------------------------------------
