@@ -8,6 +8,7 @@ send it again. Every wait is guarded by the connection's
 
 from __future__ import annotations
 
+import os
 from time import monotonic
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,15 @@ from gwtransports.trio.upstream import BROKEN, UpstreamConn
 if TYPE_CHECKING:
     from gwtransports.trio.server import Server
 
-__all__ = ["AbortConnection", "Body", "UpstreamBroke", "send_body", "to_client"]
+__all__ = [
+    "AbortConnection",
+    "Body",
+    "UpstreamBroke",
+    "receive",
+    "send_all",
+    "send_body",
+    "to_client",
+]
 
 RECEIVE_SIZE = 64 * 1024
 
@@ -45,11 +54,65 @@ class UpstreamBroke(Exception):
         self.got_bytes = got_bytes
 
 
+# Plain TCP streams are read and written on their file descriptor directly
+# (os.read/os.write on a non-blocking socket), waiting through trio only when
+# the kernel says so. trio's stream methods add a checkpoint to every call even
+# when the socket was ready -- four trips through the scheduler per proxied
+# request -- plus a context manager and a conflict check each. Waits stay
+# checkpoints, so deadlines and drain still cancel a connection wherever it
+# waits; the connection loop adds one checkpoint per request and every body
+# loop one per piece, so a busy connection cannot starve the others.
+_RAW_IO = os.name == "posix"
+
+
+async def receive(stream: trio.abc.Stream) -> bytes:
+    """The next bytes from ``stream`` (``b""``: the peer closed).
+
+    Raises:
+        OSError, trio.BrokenResourceError, trio.ClosedResourceError: The
+            connection broke or was closed under the read (see ``BROKEN``).
+    """
+    if type(stream) is not trio.SocketStream or not _RAW_IO:
+        return bytes(await stream.receive_some(RECEIVE_SIZE))
+    sock = stream.socket
+    while True:
+        try:
+            # fileno() is -1 once closed: EBADF, never another socket's bytes.
+            return os.read(sock.fileno(), RECEIVE_SIZE)
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(sock)
+
+
+async def send_all(stream: trio.abc.Stream, data: bytes) -> None:
+    """Write all of ``data`` to ``stream``.
+
+    Raises:
+        OSError, trio.BrokenResourceError, trio.ClosedResourceError: As for
+            :func:`receive`.
+    """
+    if type(stream) is not trio.SocketStream or not _RAW_IO:
+        await stream.send_all(data)
+        return
+    sock = stream.socket
+    view: memoryview | None = None
+    sent = 0
+    while True:
+        try:
+            sent += os.write(sock.fileno(), data if view is None else view[sent:])
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(sock)
+            continue
+        if sent >= len(data):
+            return
+        if view is None:
+            view = memoryview(data)
+
+
 async def to_client(stream: trio.abc.Stream, data: bytes, timer: Timer, idle: float) -> None:
     """Write to the client; a client that stops reading for ``idle`` is cut off."""
     timer.arm(Wait.CLIENT, monotonic() + idle)
     try:
-        await stream.send_all(data)
+        await send_all(stream, data)
     except BROKEN:
         raise AbortConnection from None
     timer.disarm()
@@ -88,9 +151,10 @@ async def _client_chunk(
             return None
         if ev is not NEED_DATA:
             raise AbortConnection
+        await trio.lowlevel.checkpoint()  # one per piece: a fast client cannot hog the loop
         timer.arm(Wait.CLIENT, monotonic() + idle)
         try:
-            data = bytes(await stream.receive_some(RECEIVE_SIZE))
+            data = await receive(stream)
         except BROKEN:
             raise AbortConnection from None
         timer.disarm()
@@ -134,7 +198,7 @@ async def _to_upstream(conn: UpstreamConn, data: bytes, timer: Timer, server: Se
     ``timeouts.response`` is cut off (its connection closed by the sweep)."""
     timer.arm(Wait.UPSTREAM, monotonic() + server.settings.response, conn)
     try:
-        await conn.stream.send_all(data)
+        await send_all(conn.stream, data)
     except BROKEN:
         if timer.fired is Wait.UPSTREAM:
             raise UpstreamBroke("upstream stopped reading the request body", False) from None

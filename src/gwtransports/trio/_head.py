@@ -9,10 +9,9 @@ import trio
 from gwtransports._http1 import HeadScanner
 from gwtransports._parser import NEED_DATA, RequestHead, ServerParser
 from gwtransports._timers import Timer, Wait
+from gwtransports.trio._body import receive
 
 __all__ = ["read_head"]
-
-RECEIVE_SIZE = 64 * 1024
 
 
 async def read_head(
@@ -41,7 +40,7 @@ async def read_head(
         timer.arm(Wait.HEAD, monotonic() + header_read)
     elif not complete:
         timer.arm(Wait.IDLE, monotonic() + idle)
-        data = bytes(await stream.receive_some(RECEIVE_SIZE))
+        data = await receive(stream)
         if not data:
             return None
         timer.arm(Wait.HEAD, monotonic() + header_read)
@@ -55,7 +54,7 @@ async def read_head(
                 return ev
             if ev is not NEED_DATA:
                 return None
-        data = bytes(await stream.receive_some(RECEIVE_SIZE))
+        data = await receive(stream)
         if not data:
             return None
         parser.receive_data(data)

@@ -58,10 +58,12 @@ from gwtransports.trio._body import (
     Body,
     UpstreamBroke,
     _Aborted,
+    receive,
+    send_all,
     send_body,
     to_client,
 )
-from gwtransports.trio.upstream import BROKEN, RECEIVE_SIZE, ConnectError, UpstreamConn
+from gwtransports.trio.upstream import BROKEN, ConnectError, UpstreamConn
 
 if TYPE_CHECKING:
     from gwtransports.trio.server import Server
@@ -119,10 +121,10 @@ async def _attempt(
                     method, target, upstream_headers(fwd.headers, body.length), checked=True
                 )
                 if body.length is None:
-                    await conn.stream.send_all(out + up.send_end())
+                    await send_all(conn.stream, out + up.send_end())
                     written = True
                 else:
-                    await conn.stream.send_all(out)
+                    await send_all(conn.stream, out)
                     written = True
                     await send_body(server, stream, parser, timer, conn=conn, body=body)
                 head = await _read_head(conn, fwd.response_timeout, timer)
@@ -159,7 +161,7 @@ async def _read_head(conn: UpstreamConn, timeout: float, timer: Timer) -> Respon
                 raise UpstreamBroke(exc.detail, got) from None
             if ev is NEED_DATA:
                 try:
-                    data = bytes(await conn.stream.receive_some(RECEIVE_SIZE))
+                    data = await receive(conn.stream)
                 except BROKEN as exc:
                     if timer.fired is Wait.UPSTREAM:
                         return None
@@ -284,9 +286,10 @@ async def _stream_response(
                     stream, b"".join(pending) if len(pending) > 1 else pending[0], timer, idle
                 )
                 pending.clear()
+                await trio.lowlevel.checkpoint()  # one per piece, as in send_body
                 timer.arm(Wait.UPSTREAM, monotonic() + timeout, conn)
                 try:
-                    got = bytes(await conn.stream.receive_some(RECEIVE_SIZE))
+                    got = await receive(conn.stream)
                 except BROKEN:
                     if timer.fired is Wait.UPSTREAM:
                         raise UpstreamBroke("response body timed out", True) from None

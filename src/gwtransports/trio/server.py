@@ -299,6 +299,10 @@ class Server:
                 return
             if not parser.start_next_cycle():
                 return
+            # Reads and writes that find their socket ready do not yield
+            # (trio/_body.py): one checkpoint per request keeps the scheduler
+            # fair and lets a cancel (drain, deadline) in.
+            await trio.lowlevel.checkpoint()
 
     async def _bad_head(
         self, stream: trio.abc.Stream, client: str, timer: Timer, exc: HttpError | ParseError
