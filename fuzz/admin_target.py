@@ -116,6 +116,7 @@ def main() -> None:
     """Run under atheris with the corpus directories given on the command line."""
     import atheris  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: PLC0415
 
+    atheris.instrument_all()  # coverage feedback from h11, the handlers and gwcore
     atheris.Setup(sys.argv, check)
     atheris.Fuzz()
 

@@ -13,7 +13,7 @@ Run it under atheris (``pip install atheris``)::
     python fuzz/config_target.py fuzz/config_corpus/
 
 Without atheris, ``check`` is exercised by a short hypothesis run in the normal
-test suite (tests/gwcore/test_config.py).
+test suite (tests/test_fuzz_config.py), together with the seed corpus.
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ def check(data: bytes) -> None:
 def main() -> None:
     """Run under atheris with the corpus directories given on the command line."""
     # Imported here: atheris is optional and only this entry point needs it.
-    import atheris  # type: ignore[import-untyped]  # noqa: PLC0415
+    import atheris  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415
 
+    atheris.instrument_all()  # coverage feedback from gwcore and PyYAML, already imported
     atheris.Setup(sys.argv, check)
     atheris.Fuzz()
 
