@@ -23,7 +23,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, unquote
 
 from gwcore.config import Config
-from gwcore.errors import ConfigError, FieldError
+from gwcore.errors import ConfigError, FieldError, GatewayError
 from gwcore.events import (
     Applied,
     Change,
@@ -54,6 +54,7 @@ __all__ = [
     "StoreStatus",
     "Write",
     "error_response",
+    "explain_body",
     "handle",
     "instance_id",
     "refused_response",
@@ -74,6 +75,10 @@ class GatewayView(Protocol):
     def stats(self, now: float) -> object: ...
 
     def explain(
+        self, method: str, host: str, path: str, headers: tuple[tuple[str, str], ...] = ()
+    ) -> object: ...
+
+    def choose(
         self, method: str, host: str, path: str, headers: tuple[tuple[str, str], ...] = ()
     ) -> object: ...
 
@@ -207,7 +212,60 @@ def _explain(query: dict[str, str], view: GatewayView) -> Response:
         return error_response(400, "bad_request", detail, (FieldError("path", detail),))
     method = query.get("method", "GET") or "GET"
     host = query.get("host", "")
-    return ok(_render.explain_json(view.explain(method, host, path)))
+    return ok(explain_body(view, method, host, path))
+
+
+def explain_body(view: GatewayView, method: str, host: str, path: str) -> dict[str, Any]:
+    """The ``/explain`` document (also what ``gw explain -c FILE`` prints).
+
+    The router's explanation (:func:`_render.explain_json`) plus ``destination``:
+    where the winner would send the request now, as :meth:`Gateway.choose` picks
+    it without moving any balancer: ``{route, service, endpoint, target, panic,
+    respond, error}``, with ``error`` (``{status, error, reason}``) saying why
+    there is no endpoint, e.g. 503 when none is healthy; ``None`` without a
+    winning route. ``text`` gets the same as a line after the route's.
+
+    Args:
+        view: The gateway.
+        method: Request method.
+        host: ``Host`` header value, ``""`` for none.
+        path: Request path, raw or normalised.
+
+    Returns:
+        The JSON-ready document.
+    """
+    body = _render.explain_json(view.explain(method, host, path))
+    if body["winner"] is None:
+        body["destination"] = None
+        return body
+    destination: dict[str, Any] = {"route": body["winner"]}
+    destination.update(dict.fromkeys(("service", "endpoint", "target")), panic=False)
+    destination.update(respond=False, error=None)
+    try:
+        choice: Any = view.choose(method, host, path)
+    except GatewayError as exc:
+        destination["error"] = {"status": exc.status_hint, "error": exc.code, "reason": exc.reason}
+        line = f"  -> no endpoint: {exc.status_hint} {exc.reason}"
+    else:
+        destination.update(
+            service=choice.service,
+            endpoint=choice.endpoint,
+            target=choice.target,
+            panic=choice.panic,
+            respond=choice.service is None,
+        )
+        if choice.service is None:
+            line = "  -> answered by the gateway itself (respond)"
+        else:
+            line = (
+                f"  -> service {choice.service}, endpoint {choice.endpoint}, target {choice.target}"
+            )
+            if choice.panic:
+                line += " (panic: every endpoint is out of service, picked anyway)"
+    body["destination"] = destination
+    lines = body["text"].split("\n")
+    body["text"] = "\n".join([*lines[:2], line, *lines[2:]])
+    return body
 
 
 def _register(

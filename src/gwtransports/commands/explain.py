@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from gwcore.errors import ConfigError
 from gwcore.gateway import Gateway
-from gwtransports.admin._render import explain_json
+from gwtransports.admin.handlers import explain_body
 from gwtransports.commands import check as _check
 from gwtransports.commands._client import (
     CommandError,
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _offline(path: str, method: str, host: str, target: str) -> Any:
     try:
         config = _check.load(path)
-        return explain_json(Gateway(config).explain(method, host, target))
+        return explain_body(Gateway(config), method, host, target)
     except ConfigError as exc:
         raise CommandError(f"{path}: invalid config", tuple(f"  {e}" for e in exc.errors)) from None
 

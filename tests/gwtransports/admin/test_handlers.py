@@ -254,6 +254,36 @@ def test_stats_and_explain() -> None:
     assert call(gw, "GET", "/explain").status == 400
 
 
+def test_explain_says_where_the_request_would_go() -> None:
+    gw = gateway({
+        "services": {"users": {"endpoints": [{"url": "http://127.0.0.1:9001/base"}]},
+                     "empty": {"endpoints": []}},
+        "routes": {"usermapping": {"prefix": "/user/", "service": "users"},
+                   "ping": {"prefix": "/ping", "respond": {"status": 200, "body": "pong"}},
+                   "nowhere": {"prefix": "/nowhere/", "service": "empty"}},
+    })  # fmt: skip
+    before = gw.stats(0.0)
+    chosen = data(call(gw, "GET", "/explain?host=a.example&path=/user/7"))
+    assert chosen["destination"] == {
+        "route": "usermapping", "service": "users", "endpoint": "http://127.0.0.1:9001/base",
+        "target": "/base/7", "panic": False, "respond": False, "error": None,
+    }  # fmt: skip
+    assert chosen["text"].splitlines()[2] == (
+        "  -> service users, endpoint http://127.0.0.1:9001/base, target /base/7"
+    )
+    answered = data(call(gw, "GET", "/explain?path=/ping"))["destination"]
+    assert (answered["respond"], answered["service"], answered["error"]) == (True, None, None)
+    refused = data(call(gw, "GET", "/explain?path=/nowhere/1"))
+    assert refused["destination"]["endpoint"] is None
+    assert refused["destination"]["error"]["status"] == 503
+    assert refused["destination"]["error"]["error"] == "no_healthy_endpoint"
+    assert "  -> no endpoint: 503 " in refused["text"]
+    missing = data(call(gw, "GET", "/explain?path=/else"))
+    assert missing["destination"] is None
+    # Explaining moves no balancer and counts no request.
+    assert gw.stats(0.0) == before
+
+
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? \S+$')
 
 

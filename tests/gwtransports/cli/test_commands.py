@@ -101,8 +101,16 @@ def test_explain(admin: RunningAdmin) -> None:
     result = gw(admin, "explain", "GET", "http://api.example.com/user/42")
     assert result.returncode == 0
     assert "-> route usermapping, upstream path /42" in result.stdout
+    endpoint = BASE["services"]["users"]["endpoints"][0]["url"]
+    assert f"-> service users, endpoint {endpoint}, target /42" in result.stdout
+    as_json = json.loads(
+        gw(admin, "explain", "GET", "http://api.example.com/user/42", "--json").stdout
+    )
+    assert (as_json["destination"]["service"], as_json["destination"]["endpoint"]) == (
+        "users", endpoint)  # fmt: skip
     missing = gw(admin, "explain", "GET", "http://api.example.com/nothing")
     assert missing.returncode == 1
+    assert "-> service" not in missing.stdout
 
 
 def test_promote_blue_green_and_canary(admin: RunningAdmin, tmp_path: Path) -> None:
@@ -236,3 +244,15 @@ def test_explain_against_a_config_file(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     explained = json.loads(result.stdout)
     assert (explained["winner"], explained["upstream_path"]) == ("usermapping", "/9")
+    endpoint = BASE["services"]["users"]["endpoints"][0]["url"]
+    assert explained["destination"]["endpoint"] == endpoint
+    assert explained["destination"]["service"] == "users"
+
+
+def test_explain_against_a_config_file_without_healthy_endpoint(tmp_path: Path) -> None:
+    config = tmp_path / "gw.yaml"
+    config.write_text(yaml.safe_dump({**BASE, "services": {"users": {"endpoints": []}}}))
+    result = gw(None, "explain", "-c", str(config), "GET", "http://any.example/user/9")
+    assert result.returncode == 0, result.stderr
+    assert "-> route usermapping, upstream path /9" in result.stdout
+    assert "-> no endpoint: 503 service 'users' cannot serve: it has no endpoints" in result.stdout
