@@ -60,8 +60,10 @@ class UpstreamBroke(Exception):
 # when the socket was ready -- four trips through the scheduler per proxied
 # request -- plus a context manager and a conflict check each. Waits stay
 # checkpoints, so deadlines and drain still cancel a connection wherever it
-# waits; the connection loop adds one checkpoint per request and every body
-# loop one per piece, so a busy connection cannot starve the others.
+# waits. Every request passes one checkpoint of its own (a proxied one just
+# before it reads the upstream's answer, see trio/_proxy.py; a ``respond:`` one
+# before it answers) and every body loop one per piece, so a busy connection
+# cannot starve the others.
 _RAW_IO = os.name == "posix"
 
 

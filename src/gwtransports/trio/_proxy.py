@@ -160,6 +160,11 @@ async def _read_head(conn: UpstreamConn, timeout: float, timer: Timer) -> Respon
             except ParseError as exc:
                 raise UpstreamBroke(exc.detail, got) from None
             if ev is NEED_DATA:
+                if not got:
+                    # Let the other connections run first: by the time this
+                    # one reads, the answer has usually arrived, and a read
+                    # that finds it costs less than a wait for it.
+                    await trio.lowlevel.checkpoint()
                 try:
                     data = await receive(conn.stream)
                 except BROKEN as exc:

@@ -299,10 +299,6 @@ class Server:
                 return
             if not parser.start_next_cycle():
                 return
-            # Reads and writes that find their socket ready do not yield
-            # (trio/_body.py): one checkpoint per request keeps the scheduler
-            # fair and lets a cancel (drain, deadline) in.
-            await trio.lowlevel.checkpoint()
 
     async def _bad_head(
         self, stream: trio.abc.Stream, client: str, timer: Timer, exc: HttpError | ParseError
@@ -383,6 +379,10 @@ class Server:
         timer: Timer,
     ) -> None:
         out = _answers.respond(parser, cmd, ex, head=is_head, close=self.draining, date=self.date)
+        # Ready sockets do not yield (trio/_body.py): a client pipelining
+        # requests to a ``respond:`` route gives the others a turn here, as a
+        # proxied request does while its upstream answers.
+        await trio.lowlevel.checkpoint()
         await _proxy.to_client(stream, out, timer, self.settings.idle)
 
     async def send_error(

@@ -4,11 +4,13 @@ read (the timer sweep's way of ending an upstream wait) ends that read."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import trio
 
 from gwtransports.trio._body import receive, send_all
 from gwtransports.trio.upstream import BROKEN
-from tests.gwtransports.trio.helpers import run
+from tests.gwtransports.trio.helpers import gateway, make_config, run
 
 SIZE = 8 * 1024 * 1024  # far more than the socket buffers hold: the writer must wait
 
@@ -89,5 +91,37 @@ def test_the_peer_closing_reads_as_end_of_stream() -> None:
         assert await receive(left) == b"last words"
         assert await receive(left) == b""
         await left.aclose()
+
+    run(main)
+
+
+def _count_ticks(ticks: list[int]) -> Callable[[], Awaitable[None]]:
+    async def ticker() -> None:
+        while True:
+            ticks[0] += 1
+            await trio.sleep(0)
+
+    return ticker
+
+
+def test_a_pipelining_client_leaves_the_others_a_turn_per_request() -> None:
+    # The gateway reads 300 pipelined requests in one go and its writes never
+    # find the socket full: without a checkpoint per request nothing else would
+    # run until all 300 were answered.
+    n = 300
+    ticks = [0]
+
+    async def main() -> None:
+        cfg = make_config(routes={"hi": {"prefix": "/", "respond": {"body": "hi"}}})
+        async with gateway(cfg) as gw, trio.open_nursery() as nursery:
+            stream = await trio.open_tcp_stream("127.0.0.1", gw.port)
+            nursery.start_soon(_count_ticks(ticks))
+            await stream.send_all(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n" * n)
+            got = b""
+            while got.count(b"HTTP/1.1 200") < n:
+                got += await stream.receive_some()
+            nursery.cancel_scope.cancel()
+            await stream.aclose()
+        assert ticks[0] >= n // 2, ticks
 
     run(main)
