@@ -31,9 +31,8 @@ from tests.gwtransports.etcd.conftest import (  # noqa: F401  (fixtures)
     EtcdServer,
     etcd,
     etcd_factory,
-    free_port,
-    wait_until,
 )
+from tests.gwtransports.serving import free_port, wait_until
 
 from .harness import BASE
 

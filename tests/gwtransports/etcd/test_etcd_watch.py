@@ -30,8 +30,9 @@ from gwcore.store import Backoff
 from gwtransports.etcd_client import EtcdClient, EtcdFailure, EtcdSettings
 from gwtransports.etcd_writer import EtcdWriter
 from gwtransports.trio.etcd_watch import EtcdWatch, open_channel
+from tests.gwtransports.serving import wait_until
 
-from .conftest import EtcdServer, EtcdTls, wait_until
+from .conftest import EtcdServer, EtcdTls
 
 DEADLINE = 15.0
 FAST = Backoff(initial=0.05, cap=0.3)

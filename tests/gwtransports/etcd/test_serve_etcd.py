@@ -4,55 +4,22 @@ from __future__ import annotations
 
 import functools
 import json
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import EtcdServer, free_port, wait_until
+from tests.gwtransports.serving import Served, free_port, named_upstreams, wait_until
 
-
-class _Named(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = f"{self.server.name} {self.path}".encode()  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+from .conftest import EtcdServer
 
 
 @pytest.fixture
 def upstreams() -> Iterator[dict[str, int]]:
-    """Two upstreams answering ``<name> <path>``: "first" and "default"."""
-    servers = {}
-    for name in ("first", "default", "second"):
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Named)
-        server.name = name  # type: ignore[attr-defined]
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers[name] = server
-    yield {name: s.server_address[1] for name, s in servers.items()}
-    for server in servers.values():
-        server.shutdown()
-        server.server_close()
-
-
-def _gw(config: Path, *extra: str) -> subprocess.Popen[bytes]:
-    log = config.with_suffix(".log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gwtransports.cli", "serve", "-c", str(config), *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    log.close()
-    return proc
+    """Upstreams answering ``<name> <path>``: "first", "default" and "second"."""
+    with named_upstreams("first", "default", "second") as ports:
+        yield ports
 
 
 def _get(port: int, path: str) -> str:
@@ -67,22 +34,18 @@ def _answers(port: int, path: str, expected: str) -> bool:
 
 
 @pytest.fixture
-def stop_all() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            proc.kill()
+def stop_all() -> Iterator[list[Served]]:
+    served: list[Served] = []
+    yield served
+    for one in served:
+        one.close()
 
 
 def test_seed_scenario(
     etcd: EtcdServer,
     upstreams: dict[str, int],
     tmp_path: Path,
-    stop_all: list[subprocess.Popen[bytes]],
+    stop_all: list[Served],
 ) -> None:
     client = etcd.client()
     client.put("petstore", f"http://127.0.0.1:{upstreams['first']}/v2/".encode())
@@ -105,8 +68,8 @@ etcd:
   endpoints: [{etcd.url}]
 """
     )
-    stop_all.append(_gw(config))
-    wait_until(lambda: _get(port, "/pets/1").startswith("first"), what="gw up", timeout=15)
+    stop_all.append(Served(config))
+    stop_all[0].start(lambda: _get(port, "/pets/1").startswith("first"))
     assert _get(port, "/pets/1") == "first /v2/1"
     # The key changes: traffic moves.
     client.put("petstore", f"http://127.0.0.1:{upstreams['second']}/v3/".encode())
@@ -132,7 +95,7 @@ def test_distributed_mode_two_replicas_and_the_snapshot(
     etcd: EtcdServer,
     upstreams: dict[str, int],
     tmp_path: Path,
-    stop_all: list[subprocess.Popen[bytes]],
+    stop_all: list[Served],
 ) -> None:
     client = etcd.client()
     service = {"endpoints": [{"url": f"http://127.0.0.1:{upstreams['first']}/"}]}
@@ -144,9 +107,8 @@ def test_distributed_mode_two_replicas_and_the_snapshot(
         config = tmp_path / f"replica{n}.yaml"
         config.write_text(f"listen: 127.0.0.1:{port}\nadmin:\n  listen: 127.0.0.1:{free_port()}\n")
         configs.append(config)
-        stop_all.append(_gw(config, "--etcd", etcd.url))
-    for port in ports:
-        wait_until(functools.partial(_answers, port, "/pets/1", "first /1"), what="replica up")
+        stop_all.append(Served(config, "--etcd", etcd.url))
+        stop_all[-1].start(functools.partial(_answers, port, "/pets/1", "first /1"))
     # A route written once reaches both replicas.
     body = {"prefix": "/new/", "service": "petstore"}
     client.put("/gw/routes/new", json.dumps(body).encode())
@@ -169,12 +131,9 @@ def test_distributed_mode_two_replicas_and_the_snapshot(
     client.close()
     # Restart a replica while etcd is down: it serves from its snapshot.
     etcd.stop()
-    first = stop_all.pop(0)
-    first.terminate()
-    assert first.wait(timeout=10) == 0
+    stop_all[0].stop()
     assert Path(f"{configs[0]}.etcd.json").exists()
-    stop_all.append(_gw(configs[0], "--etcd", etcd.url))
-    wait_until(lambda: _get(ports[0], "/new/x") == "first /x", what="served from the snapshot")
+    stop_all[0].start(lambda: _get(ports[0], "/new/x") == "first /x", what="from the snapshot")
     etcd.start()
     client = etcd.client()
     client.delete("/gw/routes/new")

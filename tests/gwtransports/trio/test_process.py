@@ -2,50 +2,33 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import h11
 import pytest
 import trio
 
+from tests.gwtransports.serving import Served, free_port, listening, run_gw
 from tests.gwtransports.trio.helpers import Client, Upstream, get, next_event, run, send_response
 
 EXAMPLE = Path(__file__).parents[3] / "examples" / "gateway.yaml"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _start(tmp: Path, config: str, *args: str) -> trio.Process:
+async def _serve(tmp: Path, config: str, port: int, *args: str) -> Served:
+    """``gw serve`` on ``config`` (access log and error log in ``tmp``), once
+    ``port`` accepts connections; started in a thread, so upstreams keep serving."""
     path = tmp / "gateway.yaml"
     path.write_text(config)
-    with open(tmp / "access.log", "wb") as out, open(tmp / "error.log", "wb") as err:
-        return await trio.lowlevel.open_process(
-            [sys.executable, "-m", "gwtransports.cli", "serve", "-c", str(path), *args],
-            stdout=out,
-            stderr=err,
-        )
+    served = Served(path, *args, log=tmp / "error.log", stdout=tmp / "access.log")
+    await trio.to_thread.run_sync(partial(served.start, partial(listening, port)))
+    return served
 
 
-async def _wait_listening(port: int, proc: trio.Process) -> None:
-    with trio.fail_after(20):
-        while True:
-            assert proc.returncode is None, "gw serve exited early"
-            try:
-                stream = await trio.open_tcp_stream("127.0.0.1", port)
-            except OSError:
-                await trio.sleep(0.05)
-                continue
-            await stream.aclose()
-            return
+async def _exit_code(served: Served) -> int:
+    assert served.proc is not None
+    return await trio.to_thread.run_sync(partial(served.proc.wait, timeout=10))
 
 
 async def _refused(port: int) -> bool:
@@ -68,7 +51,7 @@ def test_sigterm_stops_accepting_drains_and_exits_0(tmp_path: Path) -> None:
 
     async def main() -> None:
         up = Upstream(handler=slow)
-        port = _free_port()
+        port = free_port()
         async with trio.open_nursery() as nursery:
             up_port = await nursery.start(up.run)
             config = (
@@ -77,9 +60,9 @@ def test_sigterm_stops_accepting_drains_and_exits_0(tmp_path: Path) -> None:
                 f"services: {{s: {{endpoints: [{{url: 'http://127.0.0.1:{up_port}'}}]}}}}\n"
                 "routes: {r: {prefix: /, service: s}}\n"
             )
-            proc = await _start(tmp_path, config)
+            served = await _serve(tmp_path, config, port)
+            assert served.proc is not None
             try:
-                await _wait_listening(port, proc)
                 idle = await Client.open(port)
                 assert (await idle.request("GET", "/warm")).status == 200
                 busy = await trio.open_tcp_stream("127.0.0.1", port)
@@ -96,25 +79,22 @@ def test_sigterm_stops_accepting_drains_and_exits_0(tmp_path: Path) -> None:
                 with trio.fail_after(5):
                     while not any(t == "/slow" for _, t, _ in up.requests):
                         await trio.sleep(0.02)
-                proc.send_signal(signal.SIGTERM)
+                served.proc.send_signal(signal.SIGTERM)
                 with trio.fail_after(5):
                     while not await _refused(port):
                         await trio.sleep(0.02)
                 with trio.fail_after(5):  # the idle keep-alive connection is closed
                     assert await idle.stream.receive_some(100) == b""
                 await idle.aclose()
-                assert proc.returncode is None  # still draining the busy request
+                assert served.running()  # still draining the busy request
                 release.set()
                 resp = await next_event(conn, busy)
                 assert resp.status_code == 200
                 assert (await next_event(conn, busy)).data == b"done /slow"
                 await busy.aclose()
-                with trio.fail_after(10):
-                    assert await proc.wait() == 0
+                assert await _exit_code(served) == 0
             finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+                served.close()
             nursery.cancel_scope.cancel()
 
     run(main)
@@ -123,12 +103,12 @@ def test_sigterm_stops_accepting_drains_and_exits_0(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_demo_sighup_reload_and_invalid_file_refused(tmp_path: Path) -> None:
     async def main() -> None:
-        port, demo_port = _free_port(), _free_port()
+        port, demo_port = free_port(), free_port()
         text = EXAMPLE.read_text().replace("8080", str(port)).replace("9001", str(demo_port))
         text = text.replace("127.0.0.1:8081", "127.0.0.1:0")
-        proc = await _start(tmp_path, text, "--demo")
+        served = await _serve(tmp_path, text, port, "--demo")
+        assert served.proc is not None
         try:
-            await _wait_listening(port, proc)
             hello = await get(port, "/hello")
             assert (hello.status, hello.body) == (200, b"hello from gw\n")
             echo = await get(port, "/echo/abc?x=1")
@@ -140,24 +120,21 @@ def test_demo_sighup_reload_and_invalid_file_refused(tmp_path: Path) -> None:
             )
             # valid reload: the respond body changes
             (tmp_path / "gateway.yaml").write_text(text.replace("hello from gw", "hello again"))
-            proc.send_signal(signal.SIGHUP)
+            served.proc.send_signal(signal.SIGHUP)
             with trio.fail_after(10):
                 while (await get(port, "/hello")).body != b"hello again\n":
                     await trio.sleep(0.05)
             # invalid reload: refused, logged, old config keeps serving
             (tmp_path / "gateway.yaml").write_text(text + "\nroutes_typo: {}\n")
-            proc.send_signal(signal.SIGHUP)
+            served.proc.send_signal(signal.SIGHUP)
             with trio.fail_after(10):
                 while b"reload refused" not in (tmp_path / "error.log").read_bytes():
                     await trio.sleep(0.05)
             assert (await get(port, "/hello")).body == b"hello again\n"
-            proc.send_signal(signal.SIGTERM)
-            with trio.fail_after(10):
-                assert await proc.wait() == 0
+            served.proc.send_signal(signal.SIGTERM)
+            assert await _exit_code(served) == 0
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            served.close()
         log = (tmp_path / "access.log").read_text()
         assert '"GET /echo/abc?x=1" 200' in log and "route=echo" in log
 
@@ -167,27 +144,24 @@ def test_demo_sighup_reload_and_invalid_file_refused(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_two_workers_share_the_port(tmp_path: Path) -> None:
     async def main() -> None:
-        port = _free_port()
+        port = free_port()
         config = (
             f"listen: 127.0.0.1:{port}\nadmin: {{listen: '127.0.0.1:0'}}\n"
             "routes: {hi: {prefix: /, respond: {body: hi}}}\n"
         )
-        proc = await _start(tmp_path, config, "--workers", "2")
+        served = await _serve(tmp_path, config, port, "--workers", "2")
+        assert served.proc is not None
         try:
-            await _wait_listening(port, proc)
             pids: set[str] = set()
             with trio.fail_after(20):
                 while len(pids) < 2:  # fresh connections spread over both workers
                     resp = await get(port, "/")
                     assert resp.status == 200
                     pids.add(resp.headers["x-request-id"].split("-")[0])
-            proc.send_signal(signal.SIGTERM)
-            with trio.fail_after(10):
-                assert await proc.wait() == 0
+            served.proc.send_signal(signal.SIGTERM)
+            assert await _exit_code(served) == 0
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            served.close()
         workers = {
             line.split("serving on")[1]
             for line in (tmp_path / "error.log").read_text().splitlines()
@@ -201,13 +175,6 @@ def test_two_workers_share_the_port(tmp_path: Path) -> None:
 def test_bad_config_file_exits_1(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("listen: 127.0.0.1:0\nroutes: {r: {prefix: nope, service: missing}}\n")
-    out = subprocess.run(
-        [sys.executable, "-m", "gwtransports.cli", "serve", "-c", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env={**os.environ},
-        check=False,
-    )
+    out = run_gw("serve", "-c", str(path))
     assert out.returncode == 1
     assert "prefix" in out.stderr
