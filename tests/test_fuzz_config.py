@@ -6,42 +6,19 @@ Config that round-trips, or a ConfigError; nothing else.
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 import random
-from collections.abc import Callable
 
-import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fuzzing import load_target, standard_tests
 from tests.gwcore.strategies import JSON, config_dicts, invalid_config_dicts
 
-FUZZ = pathlib.Path(__file__).resolve().parents[1] / "fuzz"
-
-
-def _load_check() -> Callable[[bytes], None]:
-    spec = importlib.util.spec_from_file_location("config_target", FUZZ / "config_target.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    check: Callable[[bytes], None] = module.check
-    return check
-
-
-check = _load_check()
-CORPUS = sorted((FUZZ / "config_corpus").iterdir())
-
-
-def test_target_states_its_invariant_first() -> None:
-    first = (FUZZ / "config_target.py").read_text().splitlines()[0]
-    assert first.startswith("# Invariant: any bytes parsed as YAML/JSON then from_dict")
-
-
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
-def test_corpus(path: pathlib.Path) -> None:
-    check(path.read_bytes())
+check = load_target("config").check
+test_target_states_its_invariant_first, test_corpus, test_arbitrary_bytes = standard_tests(
+    "config", check, "# Invariant: any bytes parsed as YAML/JSON then from_dict", max_size=200
+)
 
 
 def _mangle(text: str, seed: int) -> bytes:
@@ -64,11 +41,6 @@ def _mangle(text: str, seed: int) -> bytes:
 
 def _dump(document: JSON) -> str:
     return yaml.safe_dump(document, sort_keys=False)
-
-
-@given(st.binary(max_size=200))
-def test_arbitrary_bytes(data: bytes) -> None:
-    check(data)
 
 
 @given(config_dicts(), st.integers(0, 2**32))

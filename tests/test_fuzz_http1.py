@@ -9,27 +9,17 @@ Content-Length beside Transfer-Encoding and without CR/LF/NUL in a header, a
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-from collections.abc import Callable
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-FUZZ = pathlib.Path(__file__).resolve().parents[1] / "fuzz"
+from tests.fuzzing import FUZZ, load_target, standard_tests
 
-
-def _load() -> tuple[Callable[[bytes], None], Callable[[list[bytes], str], tuple[object, ...]]]:
-    spec = importlib.util.spec_from_file_location("http1_target", FUZZ / "http1_target.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.check, module._outcome
-
-
-check, outcome = _load()
-CORPUS = sorted((FUZZ / "http1_corpus").iterdir())
+target = load_target("http1")
+check, outcome = target.check, target._outcome
+test_target_states_its_invariant_first, test_corpus, test_arbitrary_bytes = standard_tests(
+    "http1", check, "# Invariant: any bytes as a client's request head", max_size=120
+)
 
 #: Request lines near valid ones, with the usual smuggling and parsing tricks.
 REQUEST_LINES = st.sampled_from(
@@ -54,16 +44,6 @@ HEADER_LINES = st.sampled_from(
 ) | st.binary(max_size=16)  # fmt: skip
 ENDINGS = st.sampled_from([b"\r\n", b"\n", b"\r"])
 BODIES = st.sampled_from([b"", b"hello", b"0\r\n\r\n", b"5\r\nhello\r\n0\r\n\r\n", b"zz\r\n"])
-
-
-def test_target_states_its_invariant_first() -> None:
-    first = (FUZZ / "http1_target.py").read_text().splitlines()[0]
-    assert first.startswith("# Invariant: any bytes as a client's request head")
-
-
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
-def test_corpus(path: pathlib.Path) -> None:
-    check(path.read_bytes())
 
 
 @pytest.mark.parametrize(
@@ -106,11 +86,6 @@ def test_request_line_at_the_limit_does_not_depend_on_segments() -> None:
     whole = outcome([data], "h11")
     assert whole[0] == "head"
     assert outcome([data[:65], data[65:]], "h11") == whole
-
-
-@given(st.binary(max_size=120))
-def test_arbitrary_bytes(data: bytes) -> None:
-    check(data)
 
 
 @given(REQUEST_LINES, st.lists(HEADER_LINES, max_size=5), ENDINGS, BODIES)

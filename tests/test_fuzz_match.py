@@ -7,28 +7,15 @@ covers the path, or a RequestError (NoRouteError, MethodNotAllowed); nothing els
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-from collections.abc import Callable
-
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-FUZZ = pathlib.Path(__file__).resolve().parents[1] / "fuzz"
+from tests.fuzzing import load_target, standard_tests
 
-
-def _load_check() -> Callable[[bytes], None]:
-    spec = importlib.util.spec_from_file_location("match_target", FUZZ / "match_target.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    check: Callable[[bytes], None] = module.check
-    return check
-
-
-check = _load_check()
-CORPUS = sorted((FUZZ / "match_corpus").iterdir())
+check = load_target("match").check
+test_target_states_its_invariant_first, test_corpus, test_arbitrary_bytes = standard_tests(
+    "match", check, "# Invariant: arbitrary bytes as target/host/method", max_size=80
+)
 
 #: Request parts near what the table routes, so that hits are common too.
 METHODS = st.sampled_from([b"GET", b"POST", b"PUT", b"HEAD", b"get", b""]) | st.binary(max_size=6)
@@ -48,21 +35,6 @@ TARGETS = st.lists(PATH_PIECES, max_size=8).map(b"".join) | st.binary(max_size=3
 HEADER_LINES = st.lists(
     st.sampled_from([b"x-canary: 1", b"X-Canary:1", b"x-canary: 2", b"junk"]), max_size=2
 )
-
-
-def test_target_states_its_invariant_first() -> None:
-    first = (FUZZ / "match_target.py").read_text().splitlines()[0]
-    assert first.startswith("# Invariant: arbitrary bytes as target/host/method")
-
-
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
-def test_corpus(path: pathlib.Path) -> None:
-    check(path.read_bytes())
-
-
-@given(st.binary(max_size=80))
-def test_arbitrary_bytes(data: bytes) -> None:
-    check(data)
 
 
 @given(METHODS, HOSTS, TARGETS, HEADER_LINES)

@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-from collections.abc import Callable
-
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-FUZZ = pathlib.Path(__file__).resolve().parents[3] / "fuzz"
+from tests.fuzzing import load_target, standard_tests
 
-
-def _load_check() -> Callable[[bytes], None]:
-    spec = importlib.util.spec_from_file_location("admin_target", FUZZ / "admin_target.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    check: Callable[[bytes], None] = module.check
-    return check
-
-
-check = _load_check()
-CORPUS = sorted((FUZZ / "admin_corpus").iterdir())
-
-
-def test_target_states_its_invariant_first() -> None:
-    first = (FUZZ / "admin_target.py").read_text().splitlines()[0]
-    assert first.startswith("# Invariant: any admin request")
-
-
-@pytest.mark.parametrize("path", CORPUS, ids=lambda p: p.name)
-def test_corpus(path: pathlib.Path) -> None:
-    check(path.read_bytes())
-
+check = load_target("admin").check
+test_target_states_its_invariant_first, test_corpus, test_arbitrary_bytes = standard_tests(
+    "admin", check, "# Invariant: any admin request", max_size=120
+)
 
 _METHODS = st.sampled_from(["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH"])
 _PATHS = st.sampled_from(
@@ -59,8 +35,3 @@ def test_any_request(method: str, path: str, body: bytes, yaml_body: bool) -> No
         + f"Content-Length: {len(body)}\r\n\r\n".encode()
     )  # fmt: skip
     check(head + body)
-
-
-@given(st.binary(max_size=120))
-def test_arbitrary_bytes(data: bytes) -> None:
-    check(data)
