@@ -19,9 +19,9 @@ import httpx
 import pytest
 
 from gwtransports.registration import register
-from tests.gwtransports.serving import Served, answers_ok, free_port, run_gw, wait_until
+from tests.gwtransports.serving import Served, answers_ok, run_gw, wait_until
 
-from .test_serve_admin import upstreams
+from .test_serve_admin import _write_config, upstreams
 
 __all__ = ["upstreams"]  # the fixture, imported for the tests below
 
@@ -85,24 +85,9 @@ class Workers:
 
 @pytest.fixture
 def workers(tmp_path: Path, upstreams: dict[str, int]) -> Iterator[Workers]:
-    proxy, admin = free_port(), free_port()
-    config = tmp_path / "gateway.yaml"
-    config.write_text(
-        f"""
-listen: 127.0.0.1:{proxy}
-admin: {{listen: 127.0.0.1:{admin}}}
-timeouts: {{grace: 1s}}
-services:
-  users: {{endpoints: [{{url: "http://127.0.0.1:{upstreams["users"]}"}}]}}
-routes:
-  hello: {{prefix: /hello, respond: {{status: 200, body: "hello from gw"}}}}
-"""
-    )
-    env = {**os.environ, "GW_ADMIN_URL": f"http://127.0.0.1:{admin}"}
-    env.pop("GW_ADMIN_TOKEN", None)
-    running = Workers(
-        config, tmp_path / "gw.log", f"http://127.0.0.1:{proxy}", f"http://127.0.0.1:{admin}", env
-    )
+    # The config of the single-process tests (on fresh ports), served by two workers.
+    single = _write_config(tmp_path, upstreams)
+    running = Workers(single.config, tmp_path / "gw.log", single.proxy, single.admin, single.env)
     running.start()
     yield running
     running.stop()
