@@ -28,6 +28,7 @@ without touching the loops.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Final, Protocol, cast
 
 import h11
@@ -162,7 +163,25 @@ def _plain(headers: h11._headers.Headers) -> Headers:
     return [(name, value) for _, name, value in full]
 
 
-def _h11_headers(headers: Headers, lower: bool) -> h11._headers.Headers:
+class _Fields(h11._headers.Headers):
+    """h11's ``Headers``, iterated as a list.
+
+    h11 walks a request's fields once more when it checks for ``Host``; the
+    ``Sequence`` default iterates with one ``__getitem__`` call per field.
+    """
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter([(name, value) for _, name, value in self._full_items])
+
+
+# h11 keeps (raw name, lower-case name, value) triples in ``_full_items``;
+# another h11 version may not: then the checked path falls back to a plain list.
+_FAST_FIELDS = "_full_items" in getattr(h11._headers.Headers, "__slots__", ())
+
+
+def _h11_headers(headers: Headers, lower: bool) -> h11._headers.Headers | Headers:
     """A checked header list as h11's own ``Headers``, which h11 then takes as is.
 
     Handing h11 a plain list makes it rebuild the list field by field
@@ -171,9 +190,11 @@ def _h11_headers(headers: Headers, lower: bool) -> h11._headers.Headers:
     is done already. ``lower``: names may carry upper case (h11 matches
     ``Connection``, ``Content-Length`` and friends on the lower-cased name).
     """
+    if not _FAST_FIELDS:
+        return headers
     if lower:
-        return h11._headers.Headers([(n, n.lower(), v) for n, v in headers])
-    return h11._headers.Headers([(n, n, v) for n, v in headers])
+        return _Fields([(n, n.lower(), v) for n, v in headers])
+    return _Fields([(n, n, v) for n, v in headers])
 
 
 def _map_h11_error(exc: h11.ProtocolError) -> ParseError:
