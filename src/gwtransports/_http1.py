@@ -366,8 +366,23 @@ def client_headers(headers: Headers) -> Headers:
     """
     if _HOP_BY_HOP.isdisjoint([name for name, _ in headers]):
         return headers
-    drop = set(_HOP_BY_HOP)
+    drop = _HOP_BY_HOP
     for name, value in headers:
         if name == b"connection":
-            drop.update(t.strip().lower() for t in value.split(b","))
+            drop = _drops(value) if drop is _HOP_BY_HOP else drop | _drops(value)
     return [(n, v) for n, v in headers if n not in drop]
+
+
+# The hop-by-hop set plus what a ``Connection`` value lists, by value: upstreams
+# send the same few ("keep-alive", "close"). Bounded: past this many it starts over.
+_DROPS: dict[bytes, frozenset[bytes]] = {}
+_DROPS_MAX = 256
+
+
+def _drops(value: bytes) -> frozenset[bytes]:
+    drop = _DROPS.get(value)
+    if drop is None:
+        if len(_DROPS) >= _DROPS_MAX:
+            _DROPS.clear()
+        drop = _DROPS[value] = _HOP_BY_HOP | {t.strip().lower() for t in value.split(b",")}
+    return drop

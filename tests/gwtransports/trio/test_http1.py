@@ -97,6 +97,10 @@ def test_client_headers_drop_hop_by_hop_and_connection_named() -> None:
     assert client_headers(plain) is plain  # nothing to drop: no copy
     dirty = [*plain, (b"connection", b"x-a, Keep-Alive"), (b"keep-alive", b"5"), (b"te", b"x")]
     assert client_headers(dirty) == [(b"content-length", b"2")]
+    assert client_headers(dirty) == [(b"content-length", b"2")]  # the cached answer
+    two = [(b"connection", b"x-a"), (b"x-a", b"1"), (b"connection", b"x-b"), (b"x-b", b"2")]
+    assert client_headers([*two, (b"x-c", b"3")]) == [(b"x-c", b"3")]  # both are honoured
+    assert client_headers([(b"connection", b"x-b"), (b"x-a", b"1")]) == [(b"x-a", b"1")]
 
 
 def test_upstream_headers_framing_and_injection() -> None:
