@@ -39,6 +39,10 @@ async def read_head(
     if first:
         timer.arm(Wait.HEAD, monotonic() + header_read)
     elif not complete:
+        # The response went out a moment ago: let the other connections run
+        # before reading, so that the client's next request has usually
+        # arrived -- a read that finds it costs less than a wait for it.
+        await trio.lowlevel.checkpoint()
         timer.arm(Wait.IDLE, monotonic() + idle)
         data = await receive(stream)
         if not data:
