@@ -112,6 +112,18 @@ async def send_all(stream: trio.abc.Stream, data: bytes) -> None:
 
 async def to_client(stream: trio.abc.Stream, data: bytes, timer: Timer, idle: float) -> None:
     """Write to the client; a client that stops reading for ``idle`` is cut off."""
+    if type(stream) is trio.SocketStream and _RAW_IO:
+        # Usually the whole answer fits the socket buffer: written at once, no
+        # deadline to set.
+        try:
+            sent = os.write(stream.socket.fileno(), data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            raise AbortConnection from None
+        if sent >= len(data):
+            return
+        data = data[sent:]
     timer.arm(Wait.CLIENT, monotonic() + idle)
     try:
         await send_all(stream, data)
