@@ -243,9 +243,8 @@ async def forward(
             open_ = conn = None  # told the core, closed the upstream connection
             raise
         open_ = None
-        now = trio.current_time()
-        gw.finish(fwd, now)
-        server.pool.checkin(conn, now)
+        gw.finish(fwd, trio.current_time())
+        server.pool.checkin(conn, monotonic())  # the pool's clock, as in checkout
         conn = None
         return keep
     finally:

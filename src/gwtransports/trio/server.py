@@ -192,7 +192,7 @@ class Server:
                 chores = now + 0.2
                 for cmd in self.gateway.tick(now):
                     nursery.start_soon(self._probe, cmd)
-                self.pool.expire(now)
+                self.pool.expire(monotonic())  # pooled connections live on monotonic time
                 if self.access_log:
                     self.access_log.flush()
             wake = now + SWEEP

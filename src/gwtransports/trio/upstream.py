@@ -81,6 +81,9 @@ class UpstreamConn:
 class UpstreamPool:
     """Connects to upstream endpoints and keeps idle keep-alive connections.
 
+    Every ``now`` given to it is ``time.monotonic()`` (not the event loop's
+    clock, which runs on another origin): idle times are differences of them.
+
     Args:
         parser_factory: Makes a client-side parser per connection.
         state: Pool bookkeeping (bounds, idle expiry).

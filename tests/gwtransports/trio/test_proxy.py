@@ -3,6 +3,8 @@ framing (chunked, Content-Length, HEAD, 204/304, 100-continue)."""
 
 from __future__ import annotations
 
+import time
+
 import h11
 import trio
 
@@ -225,6 +227,28 @@ def test_http10_client_and_pipelining() -> None:
                 out = await raw(gw.port, two)
                 assert out.count(b"HTTP/1.1 200") == 2
                 assert b"GET /p1 0" in out and out.endswith(b"GET /p2 0")
+            nursery.cancel_scope.cancel()
+
+    run(main)
+
+
+def test_pooled_connections_age_on_the_clock_checkout_reads() -> None:
+    # Checkout measures idle time with time.monotonic(); a connection checked
+    # in on the event loop's clock (another origin) would never look idle, and
+    # would never be checked for a close by the upstream before reuse.
+    async def main() -> None:
+        up = Upstream()
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(up.run)
+            cfg = make_config({"s": [port]}, {"r": {"prefix": "/", "service": "s"}})
+            async with gateway(cfg) as gw:
+                client = await Client.open(gw.port)
+                assert (await client.request("GET", "/a")).status == 200
+                expiry = gw.pool.state.next_expiry()
+                assert expiry is not None
+                idle_timeout = gw.pool.state.idle_timeout
+                assert abs(expiry - (time.monotonic() + idle_timeout)) < idle_timeout
+                await client.aclose()
             nursery.cancel_scope.cancel()
 
     run(main)
