@@ -60,10 +60,11 @@ class UpstreamBroke(Exception):
 # when the socket was ready -- four trips through the scheduler per proxied
 # request -- plus a context manager and a conflict check each. Waits stay
 # checkpoints, so deadlines and drain still cancel a connection wherever it
-# waits. Every request passes one checkpoint of its own (a proxied one just
-# before it reads the upstream's answer, see trio/_proxy.py; a ``respond:`` one
-# before it answers) and every body loop one per piece, so a busy connection
-# cannot starve the others.
+# waits. The connection yields where a yield pays for itself -- before it reads
+# the upstream's answer (trio/_proxy.py) and a keep-alive client's next request
+# (trio/_head.py): both have then usually arrived, and a read that finds its
+# bytes costs less than a wait for them. A ``respond:`` answer yields too, and
+# every body loop once per piece, so a busy connection cannot starve the others.
 _RAW_IO = os.name == "posix"
 
 

@@ -379,9 +379,7 @@ class Server:
         timer: Timer,
     ) -> None:
         out = _answers.respond(parser, cmd, ex, head=is_head, close=self.draining, date=self.date)
-        # Ready sockets do not yield (trio/_body.py): a client pipelining
-        # requests to a ``respond:`` route gives the others a turn here, as a
-        # proxied request does while its upstream answers.
+        # Ready sockets do not yield (trio/_body.py): a pipelining client lets others run here.
         await trio.lowlevel.checkpoint()
         await _proxy.to_client(stream, out, timer, self.settings.idle)
 
