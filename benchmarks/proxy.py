@@ -354,6 +354,12 @@ def main() -> int:
         added = (gw[1] - med[("direct", conns)][1]) * 1e6
         line.append(f"added p50 {added:.0f} us")
         print("  ".join(line))
+    # Each round measured gw and the relay minutes apart at most: their ratio per
+    # round shows whether the median is typical or one lucky round.
+    for conns in levels:
+        pairs = zip(results[("gw", conns)], results[("relay", conns)], strict=True)
+        rounds = " ".join(f"{g[0] / r[0]:.2f}x" for g, r in pairs)
+        print(f"  c={conns} gw/relay req/s per round: {rounds}")
     return 0
 
 
