@@ -127,16 +127,6 @@ def _splits(data: bytes) -> Iterable[list[bytes]]:
     yield [data[i : i + size] for i in range(0, len(data), size)]
 
 
-def _known_boundary(data: bytes, outcomes: list[Outcome]) -> bool:
-    """The one known split dependence (to be fixed in ``HeadScanner``): a request
-    line of exactly ``MAX_REQUEST_LINE`` bytes whose ``\r`` arrives in one
-    segment and ``\n`` in a later one is refused with 414, while the same bytes
-    in one segment pass the line check (a CRLF may follow the limit).
-    tests/test_fuzz_http1.py keeps a strict xfail on it, so the fix is noticed.
-    """
-    return data.find(b"\n") == MAX_REQUEST_LINE + 1 and ("reject", 414) in outcomes
-
-
 def check(data: bytes) -> None:
     """Assert the invariant for one input; return normally when it holds."""
     for name in PARSERS:
@@ -147,8 +137,7 @@ def check(data: bytes) -> None:
         # the whole block in one): only *whether* it is refused must not depend
         # on the segments.
         kinds = [o[:1] if o[0] == "reject" else o for o in outcomes]
-        if not _known_boundary(data, outcomes):
-            assert all(k == kinds[0] for k in kinds), (name, outcomes)
+        assert all(k == kinds[0] for k in kinds), (name, outcomes)
         if first[0] == "head":
             _check_head(first)
 

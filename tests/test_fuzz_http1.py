@@ -74,11 +74,6 @@ def test_a_valid_head_parses() -> None:
     assert parsed[0] == "head" and parsed[5] == (5, False, False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HeadScanner: a request line of exactly max_request_line bytes gets 414 "
-    "when its CR and LF arrive in different segments, and passes when they arrive together",
-)
 def test_request_line_at_the_limit_does_not_depend_on_segments() -> None:
     line = b"GET /" + b"a" * (64 - len(b"GET / HTTP/1.1")) + b" HTTP/1.1"
     assert len(line) == 64

@@ -244,7 +244,9 @@ class HeadScanner:
         if self._line_end < 0:
             nl = buf.find(b"\n", max(0, start - 1))
             if nl < 0:
-                if len(buf) > self.max_request_line:
+                # The line may still end in "\r" whose "\n" is in the next segment:
+                # max_request_line bytes plus that CR are not over the limit yet.
+                if len(buf) > self.max_request_line + 1:
                     raise HttpError(414, "request line too long")
                 self._scanned = len(buf)
                 return False
