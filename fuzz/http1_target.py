@@ -1,4 +1,4 @@
-# Invariant: any bytes as a client's request head -> a parsed head (no CL+TE, no CR/LF/NUL in a header) or a 4xx (or 501) rejection with a reason; nothing else, however the bytes are split.  # noqa: E501
+# Invariant: any bytes as a client's request head -> a parsed head (no CL+TE, no CR/LF/NUL in a header) or a 4xx (or 501/505) rejection with a reason; nothing else, however the bytes are split.  # noqa: E501
 """Fuzz target for the HTTP/1.1 request-head surface of ``gw serve``.
 
 Each input is the raw bytes a client sends. They go through what
@@ -13,13 +13,14 @@ Transfer-Encoding, Transfer-Encoding in HTTP/1.0: 400).
 The outcome must be one of:
 
 - a parsed head: method and target without whitespace or control bytes, a
-  ``D.D`` version, header names lower-case without whitespace or colon, no CR, LF or
+  ``1.D`` version, header names lower-case without whitespace or colon, no CR, LF or
   NUL in any value, at most one Content-Length value, Transfer-Encoding only
   ``chunked`` and never beside a Content-Length (request smuggling, RFC 9112
   section 6.3), and chunked framing never for HTTP/1.0;
 - a rejection with a 4xx status and a non-empty reason, or 501 for a transfer
   coding other than ``chunked`` (RFC 9112 section 6.1: "SHOULD respond with 501
-  (Not Implemented)");
+  (Not Implemented)"), or 505 for an HTTP major version other than 1 (RFC 9110
+  section 15.6.6);
 - "incomplete": the bytes end before the head does (the server then waits, and
   its header-read timeout answers 408).
 
@@ -85,7 +86,7 @@ def _outcome(chunks: Iterable[bytes], parser_name: str) -> Outcome:
             headers = tuple(event.headers)
             return ("head", event.method, event.target, headers, event.http_version, framing)
     except (HttpError, ParseError) as exc:
-        assert 400 <= exc.status < 500 or exc.status == 501, f"{exc.status}: {exc.detail}"
+        assert 400 <= exc.status < 500 or exc.status in (501, 505), f"{exc.status}: {exc.detail}"
         assert exc.detail, "a rejection without a reason"
         return ("reject", exc.status)
     return ("incomplete",)
@@ -95,9 +96,10 @@ def _check_head(outcome: Outcome) -> None:
     _, method, target, headers, version, framing = outcome
     assert isinstance(method, bytes) and _TOKEN.fullmatch(method), method
     assert isinstance(target, bytes) and target and not _BAD_IN_TARGET.search(target), target
-    # The parser (h11) takes any D.D version; the gateway speaks HTTP/1.1
-    # upstream whatever the client's minor version.
+    # Only HTTP/1.x heads get through (other major versions are refused with
+    # 505); the gateway speaks HTTP/1.1 upstream whatever the client's minor version.
     assert isinstance(version, bytes) and _VERSION.fullmatch(version), version
+    assert version.startswith(b"1."), version
     assert isinstance(headers, tuple)
     lengths: set[bytes] = set()
     encodings: list[bytes] = []

@@ -66,6 +66,7 @@ CODES: dict[int, str] = {
     502: "bad_gateway",
     503: "service_unavailable",
     504: "upstream_timeout",
+    505: "http_version_not_supported",
 }
 
 

@@ -78,7 +78,7 @@ class ParseError(Exception):
     """The peer broke HTTP/1.1; the connection cannot go on.
 
     Attributes:
-        status: Status to answer with (400, 431, 501).
+        status: Status to answer with (400, 431, 501, 505).
         detail: Why, for the error body and the log.
     """
 
@@ -231,6 +231,14 @@ class H11ServerParser:
             return END
         if cls is h11.Request:
             req = cast(h11.Request, ev)
+            if req.http_version[:2] != b"1.":
+                # h11 parses any "HTTP/d.d"; a gateway speaking HTTP/1.1 refuses other
+                # major versions (RFC 9110 15.6.6) rather than proxying them as 1.1.
+                raise ParseError(
+                    f"HTTP/{req.http_version.decode('ascii', 'replace')} is not supported; "
+                    "this gateway speaks HTTP/1.1",
+                    505,
+                )
             return RequestHead(req.method, req.target, _plain(req.headers), req.http_version)
         if ev is h11.NEED_DATA:
             return NEED_DATA

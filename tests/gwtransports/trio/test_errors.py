@@ -69,6 +69,22 @@ def test_smuggling_is_refused_and_connection_closed(payload: bytes) -> None:
     run(lambda: _with_upstream(body))
 
 
+@pytest.mark.parametrize("version", [b"2.0", b"3.0", b"0.9"])
+def test_other_major_versions_get_505_and_are_not_proxied(version: bytes) -> None:
+    async def body(gw, up):  # type: ignore[no-untyped-def]
+        out = await raw(gw.port, b"GET /x HTTP/" + version + b"\r\nhost: a\r\n\r\n")
+        status, doc = _status_and_body(out)
+        assert status == 505
+        assert doc["error"] == "http_version_not_supported"
+        assert "HTTP/" + version.decode() in doc["detail"]
+        assert up.requests == []
+        # a later minor version of HTTP/1 is HTTP/1 (RFC 9110 2.5): served
+        ok = await raw(gw.port, b"GET /x HTTP/1.2\r\nhost: a\r\nconnection: close\r\n\r\n")
+        assert ok.startswith(b"HTTP/1.1 200 ")
+
+    run(lambda: _with_upstream(body))
+
+
 def test_limits_414_431_413() -> None:
     async def body(gw, up):  # type: ignore[no-untyped-def]
         status, doc = _status_and_body(
