@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from gwcore.events import Request, Respond
+
 #: RFC 9110 7.6.1 plus the legacy ``Keep-Alive`` / ``Proxy-Connection``.
 HOP_BY_HOP = frozenset(
     {
@@ -159,3 +161,19 @@ def client_host(headers: Sequence[tuple[str, str]]) -> str | None:
         if name == "host":
             return value
     return None
+
+
+#: What ``OPTIONS *`` answers: the methods the gateway itself relays (a route may
+#: narrow them). RFC 9110 9.3.7: an asterisk target asks about the server as a
+#: whole, so no route is involved and nothing is sent upstream.
+SERVER_METHODS = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"
+
+
+def server_options(request: Request) -> Respond:
+    """The gateway's own answer to ``OPTIONS *`` (200 with ``Allow``)."""
+    return Respond(
+        request_id=request_id(request.headers, request.request_id),
+        route="*",
+        status=200,
+        headers=(("allow", SERVER_METHODS),),
+    )

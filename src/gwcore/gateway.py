@@ -44,11 +44,11 @@ from dataclasses import dataclass
 from typing import final
 
 from gwcore import _changes
-from gwcore._headers import client_host, request_id, upstream_headers
+from gwcore._headers import client_host, request_id, server_options, upstream_headers
 from gwcore._probes import ProbeSchedule
 from gwcore._runtime import Plan, RouteState, ServiceState, make_forward, peek, plan, refusal
 from gwcore.config import Config
-from gwcore.errors import NoHealthyEndpoint
+from gwcore.errors import NoHealthyEndpoint, RequestError
 from gwcore.events import (
     Applied,
     Change,
@@ -151,7 +151,7 @@ class Gateway:
 
         Returns:
             A :class:`Forward` to an endpoint, or a :class:`Respond` for a
-            ``respond:`` route.
+            ``respond:`` route (and for ``OPTIONS *``: 200 with ``Allow``).
 
         Raises:
             RequestError: Bad target (400).
@@ -161,7 +161,12 @@ class Gateway:
         """
         if now >= self._next_expiry:
             _changes.expire(self, now)
-        path, query = split_normalised(request.target)
+        try:
+            path, query = split_normalised(request.target)
+        except RequestError:
+            if request.target == "*" and request.method == "OPTIONS":
+                return server_options(request)  # about the server itself, no route
+            raise
         headers = request.headers
         host = client_host(headers)
         state = self._routes[self._plan.table.match(request.method, host, path, headers).name]

@@ -85,6 +85,16 @@ def test_other_major_versions_get_505_and_are_not_proxied(version: bytes) -> Non
     run(lambda: _with_upstream(body))
 
 
+def test_options_star_is_answered_by_the_gateway_not_the_upstream() -> None:
+    async def body(gw, up):  # type: ignore[no-untyped-def]
+        out = await raw(gw.port, b"OPTIONS * HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n")
+        assert out.startswith(b"HTTP/1.1 200 ")
+        assert b"\r\nallow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n" in out
+        assert up.requests == []
+
+    run(lambda: _with_upstream(body))
+
+
 def test_limits_414_431_413() -> None:
     async def body(gw, up):  # type: ignore[no-untyped-def]
         status, doc = _status_and_body(
