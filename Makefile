@@ -22,6 +22,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/gwcore
 	$(BIN)/mypy --strict src/gwtransports
+	$(BIN)/mypy --strict tests benchmarks fuzz examples
 
 # The whole suite under branch coverage; gwcore must stay at 100 %.
 pytest: $(STAMP)

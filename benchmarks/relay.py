@@ -88,7 +88,11 @@ async def relay(stream: trio.SocketStream, host: str, port: int) -> None:
 
 async def main(listen: int, host: str, port: int) -> None:
     listeners = await trio.open_tcp_listeners(listen, host="127.0.0.1", backlog=1024)
-    await trio.serve_listeners(lambda s: relay(s, host, port), listeners)
+
+    async def handle(stream: trio.SocketStream) -> None:
+        await relay(stream, host, port)
+
+    await trio.serve_listeners(handle, listeners)
 
 
 if __name__ == "__main__":

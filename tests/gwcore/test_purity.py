@@ -52,9 +52,9 @@ def test_module_is_pure(path: pathlib.Path) -> None:
             names = []
         for name in names:
             if name in FORBIDDEN_MODULES or _top(name) in FORBIDDEN_MODULES:
-                problems.append(f"line {node.lineno}: imports {name}")
+                problems.append(f"line {getattr(node, 'lineno', 0)}: imports {name}")
             elif _top(name) not in sys.stdlib_module_names and _top(name) != "gwcore":
-                problems.append(f"line {node.lineno}: imports non-stdlib {name}")
+                problems.append(f"line {getattr(node, 'lineno', 0)}: imports non-stdlib {name}")
         if isinstance(node, ast.Call):
             func = node.func
             if (

@@ -139,7 +139,7 @@ async def next_event(conn: h11.Connection, stream: trio.abc.Stream) -> Any:
         ev = conn.next_event()
         if ev is not h11.NEED_DATA:
             return ev
-        conn.receive_data(await stream.receive_some(65536))
+        conn.receive_data(bytes(await stream.receive_some(65536)))
 
 
 def make_config(
@@ -168,12 +168,20 @@ def make_config(
     return from_dict(doc)
 
 
+class RunningServer(Server):
+    """A :class:`Server` that knows the port it listens on (tests only)."""
+
+    port: int = 0
+
+
 @asynccontextmanager
-async def gateway(config: Config, access_log: AccessLog | None = None) -> AsyncIterator[Server]:
+async def gateway(
+    config: Config, access_log: AccessLog | None = None
+) -> AsyncIterator[RunningServer]:
     """A running gateway; ``server.port`` is where it listens."""
-    server = Server(Gateway(config, rng=random.Random(1)), access_log=access_log)
+    server = RunningServer(Gateway(config, rng=random.Random(1)), access_log=access_log)
     listeners = await open_listeners(config.listen)
-    server.port = listeners[0][0].socket.getsockname()[1]  # type: ignore[attr-defined]
+    server.port = listeners[0][0].socket.getsockname()[1]
     async with trio.open_nursery() as nursery:
         nursery.start_soon(server.serve, listeners)
         try:

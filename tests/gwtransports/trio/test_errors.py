@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import trio
 
 from gwtransports._accesslog import AccessLog
-from tests.gwtransports.trio.helpers import Client, Upstream, gateway, get, make_config, raw, run
+from tests.gwtransports.trio.helpers import (
+    Client,
+    RunningServer,
+    Upstream,
+    gateway,
+    get,
+    make_config,
+    raw,
+    run,
+)
 
 
 def _status_and_body(out: bytes) -> tuple[int, dict[str, str]]:
@@ -19,7 +30,9 @@ def _status_and_body(out: bytes) -> tuple[int, dict[str, str]]:
     return status, json.loads(body.split(b"\r\n\r\n")[0]) if body else {}
 
 
-async def _with_upstream(body, **extra):  # type: ignore[no-untyped-def]
+async def _with_upstream(
+    body: Callable[[RunningServer, Upstream], Awaitable[None]], **extra: Any
+) -> None:
     up = Upstream()
     async with trio.open_nursery() as nursery:
         port = await nursery.start(up.run)
@@ -130,7 +143,7 @@ def test_route_max_body_overrides_limit() -> None:
         up = Upstream()
         async with trio.open_nursery() as nursery:
             port = await nursery.start(up.run)
-            routes = {
+            routes: dict[str, dict[str, Any]] = {
                 "small": {"prefix": "/small", "service": "s", "max_body": 10},
                 "r": {"prefix": "/", "service": "s"},
             }
