@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 
 from gwcore.config import Config
-from gwcore.errors import GatewayError
+from gwcore.errors import GatewayError, MethodNotAllowed
 
 __all__ = [
     "CODES",
@@ -83,7 +83,10 @@ class HttpError(Exception):
         detail: Human-readable cause, safe to show to the client.
         close: Whether the client connection must close after the answer (always
             for framing errors: what follows on the wire cannot be trusted).
+        headers: Extra response headers (``Allow`` on a 405, RFC 9110 15.5.6).
     """
+
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
     def __init__(self, status: int, detail: str, *, code: str = "", close: bool = True) -> None:
         super().__init__(detail)
@@ -103,7 +106,10 @@ def error_from_gateway(exc: GatewayError) -> HttpError:
         An :class:`HttpError` that keeps the connection open: a core decision
         never makes the byte stream untrustworthy.
     """
-    return HttpError(exc.status_hint, exc.reason, code=exc.code, close=False)
+    err = HttpError(exc.status_hint, exc.reason, code=exc.code, close=False)
+    if isinstance(exc, MethodNotAllowed):
+        err.headers = ((b"allow", ", ".join(exc.allowed).encode()),)
+    return err
 
 
 def error_response(err: HttpError, request_id: str) -> tuple[Headers, bytes]:
@@ -118,6 +124,7 @@ def error_response(err: HttpError, request_id: str) -> tuple[Headers, bytes]:
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"x-request-id", request_id.encode("latin-1", "replace")),
+        *err.headers,
     ]
     if err.close:
         headers.append((b"connection", b"close"))

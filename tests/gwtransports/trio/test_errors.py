@@ -108,6 +108,28 @@ def test_options_star_is_answered_by_the_gateway_not_the_upstream() -> None:
     run(lambda: _with_upstream(body))
 
 
+def test_405_carries_allow_with_the_methods_that_match() -> None:
+    async def main() -> None:
+        up = Upstream()
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(up.run)
+            routes: dict[str, dict[str, Any]] = {
+                "read": {"prefix": "/api", "service": "s", "methods": ["GET", "HEAD"]},
+                "write": {"prefix": "/api", "service": "s", "methods": ["PUT"]},
+            }
+            async with gateway(make_config({"s": [port]}, routes)) as gw:
+                out = await raw(
+                    gw.port, b"POST /api/x HTTP/1.1\r\nhost: a\r\nconnection: close\r\n\r\n"
+                )
+                status, doc = _status_and_body(out)
+                assert (status, doc["error"]) == (405, "method_not_allowed")
+                assert b"\r\nallow: GET, HEAD, PUT\r\n" in out
+                assert up.requests == []
+            nursery.cancel_scope.cancel()
+
+    run(main)
+
+
 def test_limits_414_431_413() -> None:
     async def body(gw, up):  # type: ignore[no-untyped-def]
         status, doc = _status_and_body(
