@@ -28,6 +28,7 @@ without touching the loops.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Final, Protocol, cast
 
@@ -197,8 +198,14 @@ def _h11_headers(headers: Headers, lower: bool) -> h11._headers.Headers | Header
     return _Fields([(n, n, v) for n, v in headers])
 
 
+# h11 quotes the offending bytes as a Python repr ("bytearray(b'GET / x')"); the
+# error body shows them as plain quoted bytes instead.
+_BYTES_REPR = re.compile(r"""(?:bytearray\()?b(['"])(.*?)\1\)?""")
+
+
 def _map_h11_error(exc: h11.ProtocolError) -> ParseError:
-    return ParseError(str(exc) or "malformed request", exc.error_status_hint)
+    detail = _BYTES_REPR.sub(lambda m: repr(m.group(2)), str(exc)) or "malformed request"
+    return ParseError(detail, exc.error_status_hint)
 
 
 class H11ServerParser:

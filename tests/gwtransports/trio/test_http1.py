@@ -213,3 +213,21 @@ def test_access_log_lines(fmt: str) -> None:
         )
     with pytest.raises(ValueError):
         AccessLog(out, "xml")
+
+
+@pytest.mark.parametrize(
+    ("data", "detail"),
+    [
+        (b"GET / x HTTP/1.1\r\nhost: a\r\n\r\n", "illegal request line: 'GET / x HTTP/1.1'"),
+        (b"GET / HTTP/1.1\r\nho st: a\r\n\r\n", "illegal header line: 'ho st: a'"),
+    ],
+)
+def test_parse_errors_quote_the_bytes_plainly(data: bytes, detail: str) -> None:
+    from gwtransports._parser import H11ServerParser, ParseError  # noqa: PLC0415
+
+    parser = H11ServerParser()
+    parser.receive_data(data)
+    with pytest.raises(ParseError) as info:
+        parser.next_event()
+    assert info.value.status == 400
+    assert info.value.detail == detail
