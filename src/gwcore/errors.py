@@ -46,22 +46,30 @@ class GatewayError(Exception):
             :class:`ConfigError`, which goes to operators only).
         status_hint: The HTTP status a transport should answer with; defaults to the
             class's ``status_hint``.
+        route: Name of the route the request matched, when it got that far (for
+            access logs and stats); ``None`` otherwise.
 
     Raises:
         TypeError: When instantiated directly; raise a subclass.
     """
 
     status_hint: int = 500
+    #: The matched route's name, when the request got that far.
+    route: str | None = None
     #: A stable, machine-readable name for the error body (``{"error": code}``).
     code: ClassVar[str] = "gateway_error"
 
-    def __init__(self, reason: str, *, status_hint: int | None = None) -> None:
+    def __init__(
+        self, reason: str, *, status_hint: int | None = None, route: str | None = None
+    ) -> None:
         if type(self) is GatewayError:
             raise TypeError("GatewayError is abstract; raise one of its subclasses")
         super().__init__(reason)
         self.reason = reason
         if status_hint is not None:
             self.status_hint = status_hint
+        if route is not None:
+            self.route = route
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.reason!r}, status_hint={self.status_hint})"

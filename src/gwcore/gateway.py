@@ -190,7 +190,7 @@ class Gateway:
             service.check(self._health)
         if service is None or not service.eligible:
             counters.respond(NoHealthyEndpoint.status_hint)
-            raise NoHealthyEndpoint(refusal(state, service))
+            raise NoHealthyEndpoint(refusal(state, service), route=state.name)
         in_flight = service.in_flight
         key = service.hash_key(request) if service.hashing else None
         member = service.policy.pick(service.eligible, key, in_flight)

@@ -47,6 +47,8 @@ def test_instance_may_override_the_hint() -> None:
     error = RequestError("URI too long", status_hint=414)
     assert error.status_hint == 414
     assert RequestError("x").status_hint == 400
+    assert RequestError("x").route is None
+    assert NoHealthyEndpoint("x", route="users").route == "users"
 
 
 def test_method_not_allowed_carries_allowed() -> None:

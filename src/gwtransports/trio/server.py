@@ -13,9 +13,8 @@ seconds. Draining (SIGTERM) cancels exactly the connections idle between
 requests and lets every request in progress finish. A connection whose request
 broke framing rules is closed, never reused.
 
-Everything that changes the gateway's config goes through :meth:`Server.apply`
-(SIGHUP reload today; the admin API and the etcd watcher later), so the
-connection loops only ever read ``self.gateway`` and ``self.settings``.
+Every config change (SIGHUP reload, admin API, etcd watcher) goes through
+:meth:`Server.apply`; connection loops only read ``self.gateway`` and ``self.settings``.
 """
 
 from __future__ import annotations
@@ -341,6 +340,7 @@ class Server:
             try:
                 cmd = self.gateway.decide(request, trio.current_time())
             except GatewayError as exc:
+                ex.route = exc.route or ex.route  # a 503 still names its route
                 raise error_from_gateway(exc) from None
             ex.request_id = cmd.request_id
             ex.route = cmd.route

@@ -254,6 +254,29 @@ def test_502_503_504() -> None:
     run(main)
 
 
+def test_503_is_logged_with_the_route_it_matched() -> None:
+    out = io.StringIO()
+
+    async def main() -> None:
+        cfg = make_config(
+            {},
+            {"w": {"prefix": "/drain", "service": "drain"}},
+            services_extra={"drain": {"endpoints": [{"url": "http://127.0.0.1:9", "weight": 0}]}},
+        )
+        async with gateway(cfg, access_log=AccessLog(out, "json")) as gw:
+            resp = await get(gw.port, "/drain")
+            assert resp.status == 503 and resp.json()["error"] == "no_healthy_endpoint"
+            resp = await get(gw.port, "/nowhere")
+            assert resp.status == 404
+
+    run(main)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(x["target"], x["status"], x["route"]) for x in lines] == [
+        ("/drain", 503, "w"),
+        ("/nowhere", 404, "-"),
+    ]
+
+
 def test_upstream_reset_mid_response_closes_client_connection() -> None:
     async def half(up, stream, conn, req, body):  # type: ignore[no-untyped-def]
         await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n" + b"z" * 1000)
