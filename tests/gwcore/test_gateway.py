@@ -383,9 +383,9 @@ def test_etcd_endpoints() -> None:
 
 def test_instances_register_expire_deregister() -> None:
     gw = Gateway(config({"svc": service()}, [route("r")]))
-    with pytest.raises(NoHealthyEndpoint, match="no endpoints") as info:
+    with pytest.raises(NoHealthyEndpoint, match="no endpoints") as refused:
         gw.decide(request(), 0.0)
-    assert info.value.route == "r"  # the transport logs the route a 503 matched
+    assert refused.value.route == "r"  # the transport logs the route a 503 matched
     reg = gw.apply(InstanceRegistered(service="svc", instance="i1", url="http://i1", ttl=10), 0.0)
     assert reg.changed and gw.next_deadline() == 10.0
     assert forward(gw, now=1.0).endpoint == "http://i1"
