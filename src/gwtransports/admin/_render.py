@@ -243,6 +243,14 @@ def prometheus(stats: Mapping[str, Any], health: Mapping[str, Any]) -> bytes:
             bool(store.get("ok")), {"kind": kind})  # fmt: skip
     out.add("gw_config_generation", "gauge", "Config generation (bumped on every change).",
             int(health.get("generation", 0)), {})  # fmt: skip
+    etcd = health.get("etcd")
+    if isinstance(etcd, dict):  # etcd(key, default) endpoints watched, file store
+        out.add("gw_etcd_ok", "gauge", "Whether etcd answers the endpoint watch.",
+                bool(etcd.get("ok")), {})  # fmt: skip
+        stale = etcd.get("stale_since")
+        out.add("gw_etcd_stale_since_seconds", "gauge",
+                "Unix time since when etcd has not answered (0 while it does).",
+                float(stale) if isinstance(stale, int | float) else 0.0, {})  # fmt: skip
     routes: dict[str, Any] = stats["routes"] if isinstance(stats.get("routes"), dict) else {}
     services: dict[str, Any] = stats["services"] if isinstance(stats.get("services"), dict) else {}
     for name, fields in sorted(routes.items()):

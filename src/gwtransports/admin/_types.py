@@ -40,12 +40,17 @@ class StoreStatus:
         stale_since: Wall-clock time (Unix seconds) since when the store has been
             failing, or ``None``.
         detail: Path of the state file or the etcd endpoints, for operators.
+        etcd_ok: When the store is not etcd but ``etcd(key, default)`` endpoints
+            are watched: whether etcd answers; ``None`` when nothing is watched.
+        etcd_stale_since: Wall-clock time since when that watch has been failing.
     """
 
     kind: str
     ok: bool = True
     stale_since: float | None = None
     detail: str = ""
+    etcd_ok: bool | None = None
+    etcd_stale_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -97,7 +97,7 @@ def _authorized(request: AdminRequest, token: str | None) -> bool:
 def health_body(view: GatewayView, context: AdminContext) -> dict[str, Any]:
     """The ``/health`` document."""
     store = context.store
-    return {
+    body: dict[str, Any] = {
         "ok": True,
         "version": context.version,
         "store": {
@@ -108,6 +108,10 @@ def health_body(view: GatewayView, context: AdminContext) -> dict[str, Any]:
         },
         "generation": view.generation,
     }
+    if store.etcd_ok is not None:
+        # etcd(key, default) endpoints watched while the store is the state file.
+        body["etcd"] = {"ok": store.etcd_ok, "stale_since": store.etcd_stale_since}
+    return body
 
 
 _NAME = r"([^/]+)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -66,13 +67,30 @@ class Store(Protocol):
         ...
 
 
+class Watched(Protocol):
+    """The etcd watch behind ``etcd(key, default)`` endpoints (its ``status``)."""
+
+    @property
+    def status(self) -> Any: ...
+
+
+def _with_discovery(status: StoreStatus, discovery: Watched | None) -> StoreStatus:
+    """Add the etcd watch's state to a store status that is not etcd's own."""
+    if discovery is None:
+        return status
+    watched = discovery.status
+    return replace(status, etcd_ok=bool(watched.reachable), etcd_stale_since=watched.stale_since)
+
+
 class MemoryStore:
     """Keeps nothing: admin writes last until the process exits."""
 
     kind = "memory"
+    #: The etcd watch of ``etcd(key, default)`` endpoints, reported by ``status``.
+    discovery: Watched | None = None
 
     def status(self) -> StoreStatus:
-        return StoreStatus(kind=self.kind, detail="not persisted")
+        return _with_discovery(StoreStatus(kind=self.kind, detail="not persisted"), self.discovery)
 
     async def persist(self, before: Config, after: Config, change: Change, changed: bool) -> None:
         return None
@@ -93,6 +111,8 @@ class FileStore:
     """
 
     kind = "file"
+    #: The etcd watch of ``etcd(key, default)`` endpoints, reported by ``status``.
+    discovery: Watched | None = None
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
@@ -108,12 +128,13 @@ class FileStore:
             self.instances = {k: dict(v) for k, v in stored["instances"].items()}
 
     def status(self) -> StoreStatus:
-        return StoreStatus(
+        status = StoreStatus(
             kind=self.kind,
             ok=self._failing_since is None,
             stale_since=self._failing_since,
             detail=str(self.path),
         )
+        return _with_discovery(status, self.discovery)
 
     async def persist(self, before: Config, after: Config, change: Change, changed: bool) -> None:
         # An instance change is written even when routing did not change: a

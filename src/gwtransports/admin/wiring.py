@@ -153,7 +153,11 @@ async def serve_admin(
     """
     target = ServerTarget(server)
     config = target.gateway.config
-    store = _etcd_store(args, config, etcd_watch) or make_store(config, args.config)
+    store = _etcd_store(args, config, etcd_watch)
+    if store is None:
+        store = make_store(config, args.config)
+        if hasattr(etcd_watch, "status") and isinstance(store, FileStore | MemoryStore):
+            store.discovery = etcd_watch
     try:
         await run_admin(config, target, store, task_status=task_status)
     except ConfigError as exc:

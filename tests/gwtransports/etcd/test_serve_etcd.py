@@ -6,6 +6,7 @@ import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -41,6 +42,14 @@ def stop_all() -> Iterator[list[Served]]:
         one.close()
 
 
+def _admin_text(port: int, path: str) -> str:
+    return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5).text
+
+
+def _admin(port: int, path: str) -> Any:
+    return json.loads(_admin_text(port, path))
+
+
 def test_seed_scenario(
     etcd: EtcdServer,
     upstreams: dict[str, int],
@@ -49,13 +58,13 @@ def test_seed_scenario(
 ) -> None:
     client = etcd.client()
     client.put("petstore", f"http://127.0.0.1:{upstreams['first']}/v2/".encode())
-    port = free_port()
+    port, admin = free_port(), free_port()
     config = tmp_path / "gateway.yaml"
     config.write_text(
         f"""
 listen: 127.0.0.1:{port}
 admin:
-  listen: 127.0.0.1:{free_port()}
+  listen: 127.0.0.1:{admin}
 services:
   petstore:
     endpoints:
@@ -71,6 +80,7 @@ etcd:
     stop_all.append(Served(config))
     stop_all[0].start(lambda: _get(port, "/pets/1").startswith("first"))
     assert _get(port, "/pets/1") == "first /v2/1"
+    assert _admin(admin, "/health")["etcd"] == {"ok": True, "stale_since": None}
     # The key changes: traffic moves.
     client.put("petstore", f"http://127.0.0.1:{upstreams['second']}/v3/".encode())
     wait_until(lambda: _get(port, "/pets/1") == "second /v3/1", what="traffic moved")
@@ -84,6 +94,12 @@ etcd:
     wait_until(lambda: _get(port, "/pets/2") == "default /2", what="default while etcd down")
     answers = [_get(port, f"/pets/{n}") for n in range(20)]
     assert answers == [f"default /{n}" for n in range(20)]
+    # /health and /metrics say the etcd watch is stale, and since when.
+    health = _admin(admin, "/health")
+    assert health["etcd"]["ok"] is False and health["etcd"]["stale_since"] > 0
+    assert health["store"]["kind"] == "file" and health["store"]["ok"] is True
+    metrics = _admin_text(admin, "/metrics")
+    assert "\ngw_etcd_ok 0\n" in metrics and "\ngw_etcd_stale_since_seconds 1" in metrics
     # etcd returns: the key is re-read and serves again.
     etcd.start()
     wait_until(lambda: _get(port, "/pets/3") == "second /v3/3", what="etcd back", timeout=15)
