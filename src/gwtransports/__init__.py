@@ -5,4 +5,7 @@ Everything here moves bytes and time; every decision is made by :mod:`gwcore`.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+# One version for the distribution: gwcore carries it (pyproject reads it too).
+from gwcore import __version__
+
+__all__ = ["__version__"]
